@@ -1,0 +1,141 @@
+"""The command handler around a decider: load, decide, append, retry on a stale version.
+
+A small per-process cache keeps each aggregate's (state, version), so a hot aggregate is not re-read
+for every command; the expected-sequence check on append makes a stale cache harmless (the append is
+refused, the handler reloads and decides again). Event ids derive from the command id, so a client
+retrying after a timeout produces the very same events and the store recognises them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import weakref
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from shared.decider import Decider
+from shared.envelope import Envelope, EventPayload, make_envelope
+from shared.eventstore import AppendResult, ConcurrencyError, Loaded
+from shared.ids import derived_id
+from shared.subjects import AggregateRef
+
+C = TypeVar("C")
+S = TypeVar("S")
+E = TypeVar("E", bound=EventPayload)
+
+
+class AggregateStore(Protocol):
+    """What a handler needs of a store; JetStream and in-memory stores both provide it."""
+
+    async def append(
+        self,
+        ref: AggregateRef,
+        events: Sequence[Envelope[EventPayload]],
+        expected_version: int,
+    ) -> AppendResult: ...
+
+    async def load(self, ref: AggregateRef, after: int = 0) -> Loaded: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandMeta:
+    """Who asked, when (in the field), and under which client-generated id."""
+
+    command_id: str
+    actor: str
+    occurred_at: datetime
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(Generic[S]):
+    state: S
+    version: int
+    events: tuple[Envelope[EventPayload], ...]
+    replayed: bool = False
+
+
+class CommandHandler(Generic[C, S, E]):
+    def __init__(
+        self,
+        store: AggregateStore,
+        decider: Decider[C, S, E],
+        *,
+        max_attempts: int = 5,
+        cache_size: int = 4096,
+    ) -> None:
+        self._store = store
+        self._decider = decider
+        self._max_attempts = max_attempts
+        self._cache: OrderedDict[AggregateRef, tuple[S, int]] = OrderedDict()
+        self._cache_size = cache_size
+        self._locks: weakref.WeakValueDictionary[AggregateRef, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+
+    async def handle(self, ref: AggregateRef, command: C, meta: CommandMeta) -> Outcome[S]:
+        """Commit the command's events exactly once, or raise ``Refused`` / ``ConcurrencyError``."""
+        lock = self._locks.get(ref)
+        if lock is None:
+            lock = self._locks[ref] = asyncio.Lock()
+        async with lock:  # one command per aggregate at a time in this process: fewer conflicts
+            return await self._handle(ref, command, meta)
+
+    async def state_of(self, ref: AggregateRef) -> tuple[S, int]:
+        return await self._current(ref, fresh=False)
+
+    async def _handle(self, ref: AggregateRef, command: C, meta: CommandMeta) -> Outcome[S]:
+        for attempt in range(self._max_attempts):
+            state, version = await self._current(ref, fresh=attempt > 0)
+            payloads = self._decider.decide(command, state)
+            if not payloads:
+                return Outcome(state, version, ())
+            facts: Sequence[EventPayload] = payloads
+            envelopes = [
+                make_envelope(
+                    payload,
+                    event_id=derived_id(meta.command_id, i),
+                    aggregate=ref,
+                    occurred_at=meta.occurred_at,
+                    actor=meta.actor,
+                    correlation_id=meta.correlation_id or meta.command_id,
+                    causation_id=meta.causation_id,
+                )
+                for i, payload in enumerate(facts)
+            ]
+            try:
+                result = await self._store.append(ref, envelopes, version)
+            except ConcurrencyError:
+                self._cache.pop(ref, None)
+                if attempt + 1 == self._max_attempts:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+                continue
+            new_state = self._decider.fold(payloads, state)
+            if result.replayed:
+                self._cache.pop(ref, None)
+            else:
+                self._remember(ref, new_state, result.version)
+            return Outcome(new_state, result.version, tuple(envelopes), result.replayed)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _current(self, ref: AggregateRef, fresh: bool) -> tuple[S, int]:
+        cached = None if fresh else self._cache.get(ref)
+        if cached is not None:
+            self._cache.move_to_end(ref)
+            return cached
+        loaded = await self._store.load(ref)
+        state = self._decider.fold(e.envelope.payload for e in loaded.events)  # type: ignore[misc]
+        self._remember(ref, state, loaded.version)
+        return state, loaded.version
+
+    def _remember(self, ref: AggregateRef, state: S, version: int) -> None:
+        self._cache[ref] = (state, version)
+        self._cache.move_to_end(ref)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)

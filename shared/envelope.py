@@ -1,0 +1,205 @@
+"""The event envelope: what every fact carries besides its payload, and how it is (de)coded.
+
+Events outlive the code that wrote them and arrive from sites running older or newer releases, so
+decoding never crashes: an unknown type or a newer schema version becomes a typed
+:class:`EventDecodeError` with a sentence a dead-letter reader can act on. Trace context travels in
+NATS headers, never here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+)
+
+from shared.ids import is_uuid
+from shared.subjects import AggregateRef
+
+_ACTOR = re.compile(r"^[A-Za-z0-9:_.@-]{1,64}$")
+
+
+class EventPayload(BaseModel):
+    """Base of every event payload: frozen facts, past tense, no personal data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+
+
+P = TypeVar("P", bound=EventPayload)
+
+
+class Envelope(BaseModel, Generic[P]):
+    """One event as stored and exchanged. ``occurred_at`` is when it happened in the field, which can
+    be hours before the event reached any server."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    type: str
+    schema_version: int = Field(ge=1)
+    aggregate_kind: str
+    aggregate_id: str
+    site: str
+    occurred_at: AwareDatetime
+    actor: str
+    correlation_id: str
+    causation_id: str | None = None
+    payload: SerializeAsAny[P]
+
+    @field_validator("event_id", "correlation_id")
+    @classmethod
+    def _uuid(cls, value: str) -> str:
+        if not is_uuid(value):
+            raise ValueError("must be a UUID")
+        return value
+
+    @field_validator("causation_id")
+    @classmethod
+    def _optional_uuid(cls, value: str | None) -> str | None:
+        if value is not None and not is_uuid(value):
+            raise ValueError("must be a UUID")
+        return value
+
+    @field_validator("actor")
+    @classmethod
+    def _pseudonym(cls, value: str) -> str:
+        if not _ACTOR.match(value):
+            raise ValueError("actor must be a pseudonymous id (no spaces), at most 64 characters")
+        return value
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def encode(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def make_envelope(
+    payload: P,
+    *,
+    event_id: str,
+    aggregate: AggregateRef,
+    occurred_at: datetime,
+    actor: str,
+    correlation_id: str,
+    causation_id: str | None = None,
+) -> Envelope[P]:
+    return Envelope[Any](
+        event_id=event_id,
+        type=payload.event_type,
+        schema_version=payload.schema_version,
+        aggregate_kind=aggregate.kind,
+        aggregate_id=aggregate.id,
+        site=aggregate.site,
+        occurred_at=occurred_at,
+        actor=actor,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        payload=payload,
+    )
+
+
+class EventDecodeError(Exception):
+    """An event this code cannot turn into a typed envelope; ``reason`` is for humans."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MalformedEvent(EventDecodeError):
+    pass
+
+
+class UnknownEventType(EventDecodeError):
+    pass
+
+
+class SchemaVersionTooNew(EventDecodeError):
+    pass
+
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class EventRegistry:
+    """Maps ``type`` to payload class; upcasters lift old payloads one version at a time."""
+
+    def __init__(self, *payload_types: type[EventPayload]) -> None:
+        self._types: dict[str, type[EventPayload]] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+        for cls in payload_types:
+            self.register(cls)
+
+    def register(
+        self, cls: type[EventPayload], upcasters: Mapping[int, Upcaster] | None = None
+    ) -> None:
+        known = self._types.get(cls.event_type)
+        if known is not None and known is not cls:
+            raise ValueError(f"event type {cls.event_type!r} registered twice")
+        self._types[cls.event_type] = cls
+        for version, fn in (upcasters or {}).items():
+            self._upcasters[(cls.event_type, version)] = fn
+
+    def merge(self, other: EventRegistry) -> EventRegistry:
+        merged = EventRegistry(*self._types.values(), *other._types.values())
+        merged._upcasters = {**self._upcasters, **other._upcasters}
+        return merged
+
+    def __contains__(self, type_name: object) -> bool:
+        return type_name in self._types
+
+    def decode(self, data: bytes | str) -> Envelope[EventPayload]:
+        try:
+            raw = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedEvent(f"not JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise MalformedEvent("an event must be a JSON object")
+        type_name, version, payload = raw.get("type"), raw.get("schema_version"), raw.get("payload")
+        if not isinstance(type_name, str) or not isinstance(version, int):
+            raise MalformedEvent("missing or mistyped 'type' / 'schema_version'")
+        cls = self._types.get(type_name)
+        if cls is None:
+            raise UnknownEventType(f"unknown event type {type_name!r}")
+        if version > cls.schema_version:
+            raise SchemaVersionTooNew(
+                f"{type_name} schema version {version} is newer than this code's "
+                f"{cls.schema_version}: upgrade this service"
+            )
+        if not isinstance(payload, dict):
+            raise MalformedEvent(f"{type_name}: payload must be an object")
+        while version < cls.schema_version:
+            upcast = self._upcasters.get((type_name, version))
+            if upcast is None:
+                raise MalformedEvent(f"{type_name}: no upcaster from version {version}")
+            payload, version = upcast(payload), version + 1
+        try:
+            raw["payload"] = cls.model_validate(payload)
+            raw["schema_version"] = version
+            return Envelope[EventPayload].model_validate(raw)
+        except ValidationError as exc:
+            raise MalformedEvent(f"{type_name}: {_brief(exc)}") from None
+
+
+def _brief(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)

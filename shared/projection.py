@@ -1,0 +1,39 @@
+"""What a read model is: SQLite tables and a fold that applies one event to them.
+
+A projection's ``apply`` must be deterministic in the event alone (no clock, no randomness, no reads
+of other stores): that is what makes a rebuild from zero give identical results.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Protocol
+
+from shared.envelope import Envelope, EventPayload
+
+
+class Projection(Protocol):
+    name: str
+    """Durable consumer name and position key: one token, unique per stream."""
+    version: int
+    """Bump when ``apply`` changes meaning: the runner rebuilds the read model from zero."""
+
+    def create(self, db: sqlite3.Connection) -> None: ...
+
+    def drop(self, db: sqlite3.Connection) -> None: ...
+
+    def apply(self, db: sqlite3.Connection, event: Envelope[EventPayload], seq: int) -> None: ...
+
+
+def open_db(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+    """A read-model database: WAL so pages and the API read while the runner writes; synchronous
+    FULL because a batch's position must be on disk before its acks are sent."""
+    if readonly:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    else:
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA busy_timeout=5000")
+    db.row_factory = sqlite3.Row
+    return db

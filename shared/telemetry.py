@@ -1,0 +1,211 @@
+"""Logs and traces that cross services and sites, and never carry personal data.
+
+Logs are structlog JSON lines with service, site, trace id, span id and correlation id bound. Spans go
+to a JSON-lines file under ``var/traces`` by default (a field node has no collector) or over OTLP when
+``OTEL_EXPORTER_OTLP_ENDPOINT`` is set. Trace context crosses NATS in W3C ``traceparent`` headers, so
+one trace follows a command through its events into every projection and service that reacts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Span
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+# Keys whose values may hold personal data: dropped from every log line whatever the caller passed.
+REDACTED_KEYS = frozenset(
+    {"name", "phone", "address", "contact", "body", "text", "need_text", "note", "email"}
+)
+
+
+class JsonLinesSpanExporter(SpanExporter):
+    """One compact JSON object per finished span, appended to a file a person can grep."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: TextIO = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        lines = [json.dumps(_span_record(s), separators=(",", ":")) + "\n" for s in spans]
+        with self._lock:
+            if self._file.closed:
+                return SpanExportResult.FAILURE
+            self._file.writelines(lines)
+            self._file.flush()
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._file.close()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def _span_record(span: ReadableSpan) -> dict[str, Any]:
+    ctx = span.get_span_context()
+    assert ctx is not None
+    parent = span.parent
+    return {
+        "trace_id": f"{ctx.trace_id:032x}",
+        "span_id": f"{ctx.span_id:016x}",
+        "parent_id": f"{parent.span_id:016x}" if parent else None,
+        "name": span.name,
+        "kind": span.kind.name,
+        "start": span.start_time,
+        "end": span.end_time,
+        "status": span.status.status_code.name,
+        "service": span.resource.attributes.get("service.name"),
+        "site": span.resource.attributes.get("aidmesh.site"),
+        "attributes": dict(span.attributes or {}),
+        "links": [f"{link.context.trace_id:032x}" for link in span.links],
+    }
+
+
+class Telemetry:
+    """What :func:`configure` set up, so a process can flush it on the way out."""
+
+    def __init__(self, provider: TracerProvider) -> None:
+        self.provider = provider
+
+    def tracer(self, name: str = "aidmesh") -> trace.Tracer:
+        return self.provider.get_tracer(name)
+
+    def shutdown(self) -> None:
+        self.provider.force_flush()
+        self.provider.shutdown()
+
+
+def configure(
+    service: str,
+    site: str,
+    *,
+    var_dir: Path | None = None,
+    level: str = "INFO",
+    stream: TextIO | None = None,
+) -> Telemetry:
+    configure_logging(service, site, level=level, stream=stream)
+    return Telemetry(configure_tracing(service, site, var_dir=var_dir))
+
+
+def configure_tracing(service: str, site: str, *, var_dir: Path | None = None) -> TracerProvider:
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service, "aidmesh.site": site})
+    )
+    exporter: SpanExporter
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    else:
+        base = var_dir or Path(os.environ.get("AIDMESH_VAR", "var"))
+        exporter = JsonLinesSpanExporter(base / "traces" / f"{service}-{site}-{os.getpid()}.jsonl")
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def configure_logging(
+    service: str, site: str, *, level: str = "INFO", stream: TextIO | None = None
+) -> None:
+    """JSON logs for structlog and for the standard library (faststream and nats log there)."""
+
+    def static(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        event.setdefault("service", service)
+        event.setdefault("site", site)
+        return event
+
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        static,
+        _add_trace_ids,
+        _redact,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, _render],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(stream or sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _render],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+_render = structlog.processors.JSONRenderer(separators=(",", ":"))
+
+
+def _add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        event.setdefault("trace_id", f"{ctx.trace_id:032x}")
+        event.setdefault("span_id", f"{ctx.span_id:016x}")
+    return event
+
+
+def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in REDACTED_KEYS.intersection(event):
+        event[key] = "[redacted]"
+    return event
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name)
+
+
+def inject(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
+    """Put the current trace context into NATS headers (``traceparent``)."""
+    _PROPAGATOR.inject(headers)
+    return headers
+
+
+def extract(headers: Mapping[str, str] | None) -> otel_context.Context:
+    return _PROPAGATOR.extract(headers or {})
+
+
+@contextmanager
+def bound(**values: str | None) -> Iterator[None]:
+    """Bind ids (correlation id, aggregate kind) to every log line and span in this block."""
+    clean = {k: v for k, v in values.items() if v is not None}
+    tokens = structlog.contextvars.bind_contextvars(**clean)
+    span = trace.get_current_span()
+    for key, value in clean.items():
+        span.set_attribute(f"aidmesh.{key}", value)
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
+
+
+def current_span() -> Span:
+    return trace.get_current_span()
+
+
+def tracer(name: str = "aidmesh") -> trace.Tracer:
+    return trace.get_tracer(name)

@@ -1,0 +1,125 @@
+"""The event store against a real nats-server: concurrency, retries, atomic batches."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from shared.commands import CommandHandler, CommandMeta
+from shared.eventstore import ConcurrencyError, EventStore
+from shared.ids import uuid7
+from shared.streams import ensure_stream, event_stream
+from shared.subjects import AggregateRef
+from tests.tally import Increment, tally, registry
+
+
+@pytest.fixture
+async def store(nc: NATS) -> EventStore:
+    await ensure_stream(nc.jetstream(), event_stream("tally", "hub"))
+    return EventStore(nc, registry, "hub")
+
+
+def meta() -> CommandMeta:
+    return CommandMeta(command_id=uuid7(), actor="tester", occurred_at=datetime.now(UTC))
+
+
+def new_ref() -> AggregateRef:
+    return AggregateRef(context="tally", kind="tally", id=uuid7(), site="hub")
+
+
+async def test_fifty_concurrent_writers_commit_once_or_get_the_typed_error(store: EventStore) -> None:
+    ref = new_ref()
+    commands = [(Increment(by=i + 1), meta()) for i in range(50)]
+
+    async def writer(cmd: Increment, m: CommandMeta) -> str:
+        handler = CommandHandler(store, tally, max_attempts=1)  # a separate writer: no shared cache
+        try:
+            await handler.handle(ref, cmd, m)
+        except ConcurrencyError:
+            return "conflict"
+        return "committed"
+
+    results = await asyncio.gather(*(writer(c, m) for c, m in commands))
+    loaded = await store.load(ref)
+    committed = [m.command_id for (_, m), r in zip(commands, results, strict=True) if r == "committed"]
+    stored_causes = [e.envelope.correlation_id for e in loaded.events]
+    assert sorted(stored_causes) == sorted(committed)  # each committed command exactly once
+    assert len(set(stored_causes)) == len(stored_causes)
+    assert results.count("committed") >= 1
+    by_id = {m.command_id: c for c, m in commands}
+    serial, _ = tally.run(by_id[c] for c in stored_causes)
+    final, version = await CommandHandler(store, tally).state_of(ref)
+    assert final == serial and version == loaded.version
+
+
+async def test_fifty_concurrent_writers_with_retries_all_commit(store: EventStore) -> None:
+    ref = new_ref()
+    handlers = [CommandHandler(store, tally, max_attempts=60) for _ in range(50)]
+    await asyncio.gather(*(h.handle(ref, Increment(by=1), meta()) for h in handlers))
+    final, _ = await CommandHandler(store, tally).state_of(ref)
+    assert final.total == 50 and final.increments == 50
+
+
+async def test_a_retried_command_creates_no_duplicate(store: EventStore) -> None:
+    ref = new_ref()
+    m = meta()
+    first = await CommandHandler(store, tally).handle(ref, Increment(by=3), m)
+    # Another process (empty cache) receives the client's retry after a timeout and decides it
+    # again on the newer state: the same command id yields the same event, which is a replay.
+    again = await CommandHandler(store, tally).handle(ref, Increment(by=3), m)
+    loaded = await store.load(ref)
+    assert again.replayed
+    assert [e.envelope.event_id for e in loaded.events] == [first.events[0].event_id]
+
+
+async def test_lost_ack_retry_reads_back_instead_of_duplicating(store: EventStore, nc: NATS) -> None:
+    ref = new_ref()
+    m = meta()
+    outcome = await CommandHandler(store, tally).handle(ref, Increment(by=2), m)
+    raw = outcome.events[0]
+    # Send the identical message again by hand: the server answers 10071, not a duplicate ack.
+    reply = await nc.request(
+        ref.subject,
+        raw.encode(),
+        headers={"Nats-Msg-Id": raw.event_id, "Nats-Expected-Last-Subject-Sequence": "0"},
+    )
+    assert json.loads(reply.data)["error"]["err_code"] == 10071
+    again = await store.append(ref, [raw], 0)
+    assert again.replayed and again.version == outcome.version
+    assert len((await store.load(ref)).events) == 1
+
+
+async def test_multi_event_decision_lands_atomically(store: EventStore, nc: NATS) -> None:
+    ref = new_ref()
+    info_before = await nc.jetstream().stream_info(store.stream_for(ref))
+    m = meta()
+    handler = CommandHandler(store, tally)
+    await handler.handle(ref, Increment(by=1), m)
+    from tests.tally import Incremented
+    from shared.envelope import make_envelope
+
+    batch = [
+        make_envelope(
+            Incremented(by=i),
+            event_id=uuid7(),
+            aggregate=ref,
+            occurred_at=datetime.now(UTC),
+            actor="tester",
+            correlation_id=uuid7(),
+        )
+        for i in range(1, 6)
+    ]
+    stale = 0
+    with pytest.raises(ConcurrencyError):
+        await store.append(ref, batch, stale)
+    loaded = await store.load(ref)
+    assert len(loaded.events) == 1
+    result = await store.append(ref, batch, loaded.version)
+    assert len(result.sequences) == 5
+    assert result.sequences == tuple(range(result.sequences[0], result.sequences[0] + 5))
+    info_after = await nc.jetstream().stream_info(store.stream_for(ref))
+    assert info_after.state.last_seq >= info_before.state.last_seq + 6

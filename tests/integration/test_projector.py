@@ -1,0 +1,175 @@
+"""The projection runner against a real nats-server: exactly once across kill -9, rebuilds,
+dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from nats.aio.client import Client as NATS
+
+from shared import deadletter
+from shared.envelope import make_envelope
+from shared.ids import uuid7
+from shared.natsserver import NatsServer
+from shared.projector import ProjectionRunner, RunnerConfig
+from shared.streams import dead_letter_stream, ensure_stream, event_stream
+from shared.subjects import AggregateRef
+from tests.tally import Incremented, Reset, TallyProjection, registry
+
+pytestmark = pytest.mark.slow
+
+
+async def publish_events(nc: NATS, count: int, aggregates: int = 50) -> int:
+    js = nc.jetstream()
+    refs = [AggregateRef("tally", "tally", uuid7(), "hub") for _ in range(aggregates)]
+    for i in range(count):
+        ref = refs[i % aggregates]
+        payload = Reset() if i % 97 == 0 else Incremented(by=i % 7 + 1)
+        env = make_envelope(
+            payload,
+            event_id=uuid7(),
+            aggregate=ref,
+            occurred_at=datetime.now(UTC),
+            actor="tester",
+            correlation_id=uuid7(),
+        )
+        await js.publish_async(ref.subject, env.encode(), headers={"Nats-Msg-Id": env.event_id})
+    await js.publish_async_completed()
+    info = await js.stream_info("TALLY_HUB")
+    return info.state.last_seq
+
+
+def table(db_path: Path, sql: str) -> list[tuple[object, ...]]:
+    db = sqlite3.connect(db_path)
+    try:
+        return [tuple(r) for r in db.execute(sql).fetchall()]
+    finally:
+        db.close()
+
+
+def position(db_path: Path, name: str = "tally_totals") -> int:
+    try:
+        rows = table(db_path, f"SELECT seq FROM aidmesh_position WHERE projection = '{name}'")
+    except sqlite3.OperationalError:
+        return 0
+    return int(rows[0][0]) if rows else 0
+
+
+@pytest.fixture
+async def fresh_stream(nc: NATS) -> None:
+    js = nc.jetstream()
+    # Each test starts from an empty tally stream (deny_purge is for production streams).
+    try:
+        await js.delete_stream("TALLY_HUB")
+    except Exception:
+        pass
+    await ensure_stream(js, event_stream("tally", "hub"))
+    await ensure_stream(js, dead_letter_stream("hub"))
+
+
+async def test_kill_minus_nine_mid_stream_applies_each_event_once(
+    nc: NATS, nats_server: NatsServer, fresh_stream: None, tmp_path: Path
+) -> None:
+    last = await publish_events(nc, 10_000)
+    db = tmp_path / "crash.db"
+    cmd = [sys.executable, "-m", "tests.projection_worker", nats_server.url, str(db)]
+    env = {**os.environ, "AIDMESH_VAR": str(tmp_path)}
+    worker = subprocess.Popen(cmd, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while position(db) < 3_000 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        killed_at = position(db)
+        assert 0 < killed_at < last, "the worker must be killed mid-stream"
+        worker = subprocess.Popen(cmd, env=env)
+        deadline = time.monotonic() + 120
+        while position(db) < last and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    print(f"killed at position {killed_at} of {last}")
+    assert position(db) == last
+    applied = table(db, "SELECT count(*), count(DISTINCT event_id) FROM tally_applied")
+    assert applied == [(10_000, 10_000)]
+
+    rebuilt = tmp_path / "rebuilt.db"
+    runner = ProjectionRunner(
+        nc, TallyProjection("tally_rebuild"), registry, db_path=rebuilt, stream="TALLY_HUB", site="hub"
+    )
+    await runner.run_until_caught_up()
+    await runner.rebuild()  # and once more from zero, to show a rebuild is repeatable
+    await runner.run_until_caught_up()
+    await runner.stop()
+    query = "SELECT aggregate, total FROM tally_totals ORDER BY aggregate"
+    assert table(db, query) == table(rebuilt, query)
+    query = "SELECT event_id, seq FROM tally_applied ORDER BY seq"
+    assert table(db, query) == table(rebuilt, query)
+
+
+async def test_bad_messages_go_to_dead_letters_and_good_ones_are_processed(
+    nc: NATS, fresh_stream: None, tmp_path: Path
+) -> None:
+    js = nc.jetstream()
+    ref = AggregateRef("tally", "tally", uuid7(), "hub")
+
+    def good(by: int) -> bytes:
+        return make_envelope(
+            Incremented(by=by),
+            event_id=uuid7(),
+            aggregate=ref,
+            occurred_at=datetime.now(UTC),
+            actor="tester",
+            correlation_id=uuid7(),
+        ).encode()
+
+    unknown = json.loads(good(1))
+    unknown["type"] = "TallyTeleported"
+    for data in [
+        good(1),
+        b"{not json",
+        good(2),
+        json.dumps(unknown).encode(),
+        good(13),  # the handler always raises on 13
+        good(4),
+    ]:
+        await js.publish(ref.subject, data)
+    dlq_before = (await js.stream_info("DLQ_HUB")).state.messages
+
+    runner = ProjectionRunner(
+        nc,
+        TallyProjection("tally_dlq", poison=13),
+        registry,
+        db_path=tmp_path / "dlq.db",
+        stream="TALLY_HUB",
+        site="hub",
+        config=RunnerConfig(batch=10, max_deliver=3, retry_backoff_seconds=0.01),
+    )
+    await runner.run_until_caught_up(timeout=30)
+    await runner.stop()
+
+    assert table(tmp_path / "dlq.db", "SELECT total FROM tally_totals") == [(1 + 2 + 4,)]
+    assert runner.dead_lettered == 3
+    info = await js.stream_info("DLQ_HUB")
+    assert info.state.messages - dlq_before == 3
+    reasons = []
+    for seq in range(info.state.last_seq - 2, info.state.last_seq + 1):
+        msg = await js.get_msg("DLQ_HUB", seq)
+        assert msg.headers is not None
+        reasons.append(msg.headers[deadletter.REASON])
+        assert msg.headers[deadletter.CONSUMER] == "tally_dlq"
+    assert "not JSON" in reasons[0]
+    assert "unknown event type 'TallyTeleported'" in reasons[1]
+    assert "handler failed 3 times: ValueError: poisoned increment 13" in reasons[2]
