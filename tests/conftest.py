@@ -16,9 +16,7 @@ from shared.natsserver import NatsServer, ServerSpec, free_port
 os.environ.setdefault("AIDMESH_VAR", "")
 
 
-def start_server(
-    tmp: Path, name: str = "hub", domain: str = "hub", **kwargs: object
-) -> NatsServer:
+def start_server(tmp: Path, name: str = "hub", domain: str = "hub", **kwargs: object) -> NatsServer:
     spec = ServerSpec(
         name=name,
         domain=domain,

@@ -57,7 +57,9 @@ async def test_empty_aggregate_loads_as_version_zero(store: AggregateStore) -> N
     assert loaded.events == () and loaded.version == 0
 
 
-async def test_retry_of_the_same_events_is_a_noop_with_the_same_result(store: AggregateStore) -> None:
+async def test_retry_of_the_same_events_is_a_noop_with_the_same_result(
+    store: AggregateStore,
+) -> None:
     ref = new_ref()
     events = [event(ref, 1), event(ref, 2)]
     first = await store.append(ref, events, 0)
@@ -69,7 +71,9 @@ async def test_retry_of_the_same_events_is_a_noop_with_the_same_result(store: Ag
     assert len((await store.load(ref)).events) == 3
 
 
-async def test_retry_after_others_appended_still_returns_the_original(store: AggregateStore) -> None:
+async def test_retry_after_others_appended_still_returns_the_original(
+    store: AggregateStore,
+) -> None:
     ref = new_ref()
     mine = [event(ref, 1)]
     first = await store.append(ref, mine, 0)

@@ -14,7 +14,7 @@ from shared.eventstore import ConcurrencyError, EventStore
 from shared.ids import uuid7
 from shared.streams import ensure_stream, event_stream
 from shared.subjects import AggregateRef
-from tests.tally import Increment, tally, registry
+from tests.tally import Increment, registry, tally
 
 
 @pytest.fixture
@@ -31,7 +31,9 @@ def new_ref() -> AggregateRef:
     return AggregateRef(context="tally", kind="tally", id=uuid7(), site="hub")
 
 
-async def test_fifty_concurrent_writers_commit_once_or_get_the_typed_error(store: EventStore) -> None:
+async def test_fifty_concurrent_writers_commit_once_or_get_the_typed_error(
+    store: EventStore,
+) -> None:
     ref = new_ref()
     commands = [(Increment(by=i + 1), meta()) for i in range(50)]
 
@@ -45,7 +47,9 @@ async def test_fifty_concurrent_writers_commit_once_or_get_the_typed_error(store
 
     results = await asyncio.gather(*(writer(c, m) for c, m in commands))
     loaded = await store.load(ref)
-    committed = [m.command_id for (_, m), r in zip(commands, results, strict=True) if r == "committed"]
+    committed = [
+        m.command_id for (_, m), r in zip(commands, results, strict=True) if r == "committed"
+    ]
     stored_causes = [e.envelope.correlation_id for e in loaded.events]
     assert sorted(stored_causes) == sorted(committed)  # each committed command exactly once
     assert len(set(stored_causes)) == len(stored_causes)
@@ -76,7 +80,9 @@ async def test_a_retried_command_creates_no_duplicate(store: EventStore) -> None
     assert [e.envelope.event_id for e in loaded.events] == [first.events[0].event_id]
 
 
-async def test_lost_ack_retry_reads_back_instead_of_duplicating(store: EventStore, nc: NATS) -> None:
+async def test_lost_ack_retry_reads_back_instead_of_duplicating(
+    store: EventStore, nc: NATS
+) -> None:
     ref = new_ref()
     m = meta()
     outcome = await CommandHandler(store, tally).handle(ref, Increment(by=2), m)
@@ -99,8 +105,8 @@ async def test_multi_event_decision_lands_atomically(store: EventStore, nc: NATS
     m = meta()
     handler = CommandHandler(store, tally)
     await handler.handle(ref, Increment(by=1), m)
-    from tests.tally import Incremented
     from shared.envelope import make_envelope
+    from tests.tally import Incremented
 
     batch = [
         make_envelope(

@@ -4,6 +4,7 @@ dead letters."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -69,10 +70,8 @@ def position(db_path: Path, name: str = "tally_totals") -> int:
 async def fresh_stream(nc: NATS) -> None:
     js = nc.jetstream()
     # Each test starts from an empty tally stream (deny_purge is for production streams).
-    try:
+    with contextlib.suppress(Exception):
         await js.delete_stream("TALLY_HUB")
-    except Exception:
-        pass
     await ensure_stream(js, event_stream("tally", "hub"))
     await ensure_stream(js, dead_letter_stream("hub"))
 
@@ -107,7 +106,12 @@ async def test_kill_minus_nine_mid_stream_applies_each_event_once(
 
     rebuilt = tmp_path / "rebuilt.db"
     runner = ProjectionRunner(
-        nc, TallyProjection("tally_rebuild"), registry, db_path=rebuilt, stream="TALLY_HUB", site="hub"
+        nc,
+        TallyProjection("tally_rebuild"),
+        registry,
+        db_path=rebuilt,
+        stream="TALLY_HUB",
+        site="hub",
     )
     await runner.run_until_caught_up()
     await runner.rebuild()  # and once more from zero, to show a rebuild is repeatable

@@ -52,8 +52,14 @@ async def test_command_append_consume_and_projection_share_one_trace(
         for line in path.read_text().splitlines()
     ]
     ours = {s["name"]: s for s in spans if s["trace_id"] == trace_id}
-    assert {"command increment", "eventstore.append", "TALLY_HUB receive",
-            "projection.apply tally_traced"} <= set(ours)
+    assert {
+        "command increment",
+        "eventstore.append",
+        "TALLY_HUB receive",
+        "projection.apply tally_traced",
+    } <= set(ours)
     assert ours["eventstore.append"]["parent_id"] == ours["command increment"]["span_id"]
     assert ours["TALLY_HUB receive"]["parent_id"] == ours["eventstore.append"]["span_id"]
-    assert ours["projection.apply tally_traced"]["parent_id"] == ours["TALLY_HUB receive"]["span_id"]
+    assert (
+        ours["projection.apply tally_traced"]["parent_id"] == ours["TALLY_HUB receive"]["span_id"]
+    )

@@ -62,8 +62,10 @@ def test_concurrent_handlers_with_retries_all_commit(n: int) -> None:
         ref = AggregateRef("tally", "tally", uuid7(), "hub")
         handlers = [CommandHandler(store, tally, max_attempts=n + 1) for _ in range(n)]
         await asyncio.gather(
-            *(h.handle(ref, Increment(by=1), CommandMeta(uuid7(), "t", datetime.now(UTC)))
-              for h in handlers)
+            *(
+                h.handle(ref, Increment(by=1), CommandMeta(uuid7(), "t", datetime.now(UTC)))
+                for h in handlers
+            )
         )
         state, _ = await CommandHandler(store, tally).state_of(ref)
         assert state.total == n

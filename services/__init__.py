@@ -1,0 +1,1 @@
+"""aidmesh services: each runs on its own and meets the others only through events and NATS."""

@@ -1,0 +1,1 @@
+"""Store-and-forward relay messaging and alerts (issue: comms service)."""

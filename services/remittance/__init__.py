@@ -1,0 +1,1 @@
+"""The diaspora payment service and its double-entry ledger (issue: remittance service)."""

@@ -1,0 +1,1 @@
+"""Help requests, volunteers, solidarity kitchens and signposting (issue: requests service)."""
