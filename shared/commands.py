@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from shared.decider import Decider
+from shared.decider import Decider, Refused
 from shared.envelope import Envelope, EventPayload, make_envelope
-from shared.eventstore import AppendResult, ConcurrencyError, Loaded
+from shared.eventstore import AppendResult, ConcurrencyError, EventConflict, Loaded
 from shared.ids import derived_id
 from shared.subjects import AggregateRef
 
@@ -80,23 +80,77 @@ class CommandHandler(Generic[C, S, E]):
 
     async def handle(self, ref: AggregateRef, command: C, meta: CommandMeta) -> Outcome[S]:
         """Commit the command's events exactly once, or raise ``Refused`` / ``ConcurrencyError``."""
+        (result,) = await self.handle_batch(ref, [(command, meta)])
+        if isinstance(result, Refused):
+            raise result
+        return result
+
+    async def handle_batch(
+        self, ref: AggregateRef, items: Sequence[tuple[C, CommandMeta]]
+    ) -> list[Outcome[S] | Refused]:
+        """Several commands for one aggregate, decided in order and committed in one append (a group
+        commit: one round trip instead of one per command). A refused command is skipped and its
+        refusal returned in its place; the others still commit."""
         lock = self._locks.get(ref)
         if lock is None:
             lock = self._locks[ref] = asyncio.Lock()
-        async with lock:  # one command per aggregate at a time in this process: fewer conflicts
-            return await self._handle(ref, command, meta)
+        async with lock:  # one decision per aggregate at a time in this process: fewer conflicts
+            try:
+                return await self._handle(ref, items)
+            except EventConflict:
+                if len(items) == 1:
+                    raise
+            # Part of the group was stored before (a redelivery): settle each command on its own.
+            return [await self._handle_one(ref, item) for item in items]
+
+    async def _handle_one(
+        self, ref: AggregateRef, item: tuple[C, CommandMeta]
+    ) -> Outcome[S] | Refused:
+        (result,) = await self._handle(ref, [item])
+        return result
 
     async def state_of(self, ref: AggregateRef) -> tuple[S, int]:
         return await self._current(ref, fresh=False)
 
-    async def _handle(self, ref: AggregateRef, command: C, meta: CommandMeta) -> Outcome[S]:
+    async def _handle(
+        self, ref: AggregateRef, items: Sequence[tuple[C, CommandMeta]]
+    ) -> list[Outcome[S] | Refused]:
         for attempt in range(self._max_attempts):
             state, version = await self._current(ref, fresh=attempt > 0)
-            payloads = self._decider.decide(command, state)
-            if not payloads:
-                return Outcome(state, version, ())
+            decided, envelopes, new_state = self._decide_all(ref, items, state)
+            if not envelopes:
+                return [
+                    d if isinstance(d, Refused) else Outcome(d[0], version, ()) for d in decided
+                ]
+            try:
+                result = await self._store.append(ref, envelopes, version)
+            except ConcurrencyError:
+                self._cache.pop(ref, None)
+                if attempt + 1 == self._max_attempts:
+                    raise
+                await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+                continue
+            if result.replayed:
+                self._cache.pop(ref, None)
+            else:
+                self._remember(ref, new_state, result.version)
+            return self._outcomes(decided, envelopes, result, version)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _decide_all(
+        self, ref: AggregateRef, items: Sequence[tuple[C, CommandMeta]], state: S
+    ) -> tuple[list[tuple[S, int] | Refused], list[Envelope[EventPayload]], S]:
+        """Decide each command on the state its predecessors left; (state, event count) or refusal."""
+        decided: list[tuple[S, int] | Refused] = []
+        envelopes: list[Envelope[EventPayload]] = []
+        for command, meta in items:
+            try:
+                payloads = self._decider.decide(command, state)
+            except Refused as refusal:
+                decided.append(refusal)
+                continue
             facts: Sequence[EventPayload] = payloads
-            envelopes = [
+            envelopes.extend(
                 make_envelope(
                     payload,
                     event_id=derived_id(meta.command_id, i),
@@ -107,22 +161,30 @@ class CommandHandler(Generic[C, S, E]):
                     causation_id=meta.causation_id,
                 )
                 for i, payload in enumerate(facts)
-            ]
-            try:
-                result = await self._store.append(ref, envelopes, version)
-            except ConcurrencyError:
-                self._cache.pop(ref, None)
-                if attempt + 1 == self._max_attempts:
-                    raise
-                await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+            )
+            state = self._decider.fold(payloads, state)
+            decided.append((state, len(payloads)))
+        return decided, envelopes, state
+
+    @staticmethod
+    def _outcomes(
+        decided: list[tuple[S, int] | Refused],
+        envelopes: list[Envelope[EventPayload]],
+        result: AppendResult,
+        version: int,
+    ) -> list[Outcome[S] | Refused]:
+        out: list[Outcome[S] | Refused] = []
+        at = 0
+        for d in decided:
+            if isinstance(d, Refused):
+                out.append(d)
                 continue
-            new_state = self._decider.fold(payloads, state)
-            if result.replayed:
-                self._cache.pop(ref, None)
-            else:
-                self._remember(ref, new_state, result.version)
-            return Outcome(new_state, result.version, tuple(envelopes), result.replayed)
-        raise AssertionError("unreachable")  # pragma: no cover
+            state, count = d
+            mine = tuple(envelopes[at : at + count])
+            seqs = result.sequences[at : at + count]
+            at += count
+            out.append(Outcome(state, seqs[-1] if seqs else version, mine, result.replayed))
+        return out
 
     async def _current(self, ref: AggregateRef, fresh: bool) -> tuple[S, int]:
         cached = None if fresh else self._cache.get(ref)

@@ -26,9 +26,11 @@ from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from opentelemetry import trace
+from opentelemetry.context import Context
 
 from shared import subjects, telemetry
 from shared.envelope import Envelope, EventPayload, EventRegistry
+from shared.replies import Replies, RequestTimeout
 from shared.subjects import AggregateRef
 
 WRONG_LAST_SEQUENCE = 10071
@@ -106,6 +108,7 @@ class EventStore:
         timeout: float = 5.0,
     ) -> None:
         self._nc = nc
+        self._replies = Replies(nc)
         self._registry = registry
         self.site = subjects.site_id(site)
         self._api = api_prefix
@@ -127,7 +130,7 @@ class EventStore:
         if len(events) > MAX_BATCH:
             raise StoreError(f"one decision may produce at most {MAX_BATCH} events")
         datas = [e.encode() for e in events]
-        with _tracer.start_as_current_span(
+        span = _tracer.start_span(
             "eventstore.append",
             kind=trace.SpanKind.PRODUCER,
             attributes={
@@ -138,12 +141,20 @@ class EventStore:
                 "aidmesh.expected_version": expected_version,
                 "aidmesh.correlation_id": events[0].correlation_id,
             },
-        ) as span:
-            ack = await self._publish(ref.subject, events, datas, expected_version)
+        )
+        try:
+            ack = await self._publish(
+                ref.subject, events, datas, expected_version, trace.set_span_in_context(span)
+            )
             result = await self._settle(ref, events, datas, expected_version, ack)
             span.set_attribute("aidmesh.version", result.version)
             span.set_attribute("aidmesh.replayed", result.replayed)
             return result
+        except Exception as exc:
+            span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+            raise
+        finally:
+            span.end()
 
     async def _publish(
         self,
@@ -151,12 +162,13 @@ class EventStore:
         events: Sequence[Envelope[EventPayload]],
         datas: list[bytes],
         expected: int,
+        context: Context,
     ) -> dict[str, Any]:
-        headers = [self._headers(e) for e in events]
+        headers = [self._headers(e, context) for e in events]
         headers[0]["Nats-Expected-Last-Subject-Sequence"] = str(expected)
         try:
             if len(datas) == 1:
-                reply = await self._nc.request(subject, datas[0], self._timeout, headers=headers[0])
+                reply = await self._replies.request(subject, datas[0], self._timeout, headers[0])
             else:
                 batch = uuid.uuid4().hex
                 last = len(datas)
@@ -166,16 +178,18 @@ class EventStore:
                     if i < last:
                         await self._nc.publish(subject, data, headers=hdrs)
                 hdrs["Nats-Batch-Commit"] = "1"
-                reply = await self._nc.request(subject, datas[-1], self._timeout, headers=hdrs)
-        except (TimeoutError, NatsTimeout, NoRespondersError) as exc:
+                reply = await self._replies.request(subject, datas[-1], self._timeout, hdrs)
+        except (RequestTimeout, NoRespondersError) as exc:
             raise StoreUnavailable(f"no answer from JetStream for {subject}: {exc!r}") from None
+        if reply.headers and reply.headers.get("Status") == "503":
+            raise StoreUnavailable(f"no stream listens on {subject} at this site")
         ack: dict[str, Any] = json.loads(reply.data)
         return ack
 
     @staticmethod
-    def _headers(event: Envelope[EventPayload]) -> dict[str, str]:
+    def _headers(event: Envelope[EventPayload], context: Context) -> dict[str, str]:
         headers = {"Nats-Msg-Id": event.event_id, "Aidmesh-Type": event.type}
-        telemetry.inject(headers)
+        telemetry.inject(headers, context)
         return headers
 
     async def _settle(

@@ -43,17 +43,18 @@ def derived_id(parent: str, index: int) -> str:
     Used for the events of one command: a retried command produces the same event ids, which is what
     makes the event store's dedup and retry path exact.
     """
-    ms = timestamp_ms(parent)
     digest = hashlib.sha256(f"{parent}/{index}".encode()).digest()
     rand_a = int.from_bytes(digest[:2], "big") & 0xFFF
     rand_b = int.from_bytes(digest[2:10], "big") & ((1 << 62) - 1)
-    return str(_assemble(ms, rand_a, rand_b))
+    return _format(_assemble_int(timestamp_ms(parent), rand_a, rand_b))
 
 
 def timestamp_ms(value: str) -> int:
     """The unix-millisecond timestamp of a UUIDv7 (0 for other UUID versions)."""
-    u = uuid.UUID(value)
-    return u.int >> 80 if u.version == 7 else 0
+    hexed = value.replace("-", "")
+    if len(hexed) != 32:
+        raise ValueError(f"not a UUID: {value!r}")
+    return int(hexed[:12], 16) if hexed[12] == "7" else 0
 
 
 def is_uuid(value: str) -> bool:
@@ -65,9 +66,18 @@ def is_uuid(value: str) -> bool:
 
 
 def _assemble(ms: int, rand_a: int, rand_b: int) -> uuid.UUID:
+    return uuid.UUID(int=_assemble_int(ms, rand_a, rand_b))
+
+
+def _assemble_int(ms: int, rand_a: int, rand_b: int) -> int:
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
     value |= (rand_a & 0xFFF) << 64
     value |= 0b10 << 62
     value |= rand_b & ((1 << 62) - 1)
-    return uuid.UUID(int=value)
+    return value
+
+
+def _format(value: int) -> str:
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -26,14 +26,17 @@ class Projection(Protocol):
 
 
 def open_db(path: str, *, readonly: bool = False) -> sqlite3.Connection:
-    """A read-model database: WAL so pages and the API read while the runner writes; synchronous
-    FULL because a batch's position must be on disk before its acks are sent."""
+    """A read-model database: WAL so pages and the API read while the runner writes.
+
+    ``synchronous=NORMAL`` is enough: a WAL commit is atomic, so data and position always agree, and
+    if a power cut loses the last commits the runner restarts its consumer from the older stored
+    position and applies those events again. Durability lives in JetStream, not here."""
     if readonly:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     else:
         db = sqlite3.connect(path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA busy_timeout=5000")
     db.row_factory = sqlite3.Row
     return db

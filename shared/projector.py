@@ -25,15 +25,15 @@ from pathlib import Path
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from opentelemetry import trace
 
 from shared import telemetry
 from shared.deadletter import DeadLetters
-from shared.envelope import EventDecodeError, EventRegistry
+from shared.envelope import Envelope, EventDecodeError, EventPayload, EventRegistry
 from shared.projection import Projection, open_db
+from shared.puller import Puller
 
 _tracer = trace.get_tracer("aidmesh.projector")
 _log = telemetry.get_logger("aidmesh.projector")
@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS aidmesh_dead_letter_outbox (
     data BLOB NOT NULL,
     headers TEXT NOT NULL
 )"""
+
+
+class _HandlerFailed(Exception):
+    """A handler raised during a fast (savepoint-free) batch: redo the batch carefully."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,7 @@ class ProjectionRunner:
         self._dlq = DeadLetters(self._js, site)
         self._db: sqlite3.Connection | None = None
         self._task: asyncio.Task[None] | None = None
+        self._puller: Puller | None = None
         self._stopping = asyncio.Event()
         self.position = 0
         self._last_delivery = 0
@@ -151,16 +156,19 @@ class ProjectionRunner:
             self._prepare_db()
             await self._flush_dead_letters()
             await self._ensure_consumer()
-            psub = await self._js.pull_subscribe_bind(self.durable, self.stream)
+            puller = Puller(self._nc, self.stream, self.durable)
+            await puller.start()
             try:
                 while not await self._caught_up():
-                    await self._step(psub)
+                    await self._step(puller)
             finally:
-                await psub.unsubscribe()
+                await puller.stop()
 
     async def _caught_up(self) -> bool:
+        """Nothing left to deliver, and everything delivered is applied (acks may still be in flight)."""
         info = await self._js.consumer_info(self.stream, self.durable)
-        return not info.num_pending and not info.num_ack_pending
+        delivered = info.delivered.stream_seq if info.delivered else 0
+        return not info.num_pending and self.position >= (delivered or 0)
 
     def _prepare_db(self) -> None:
         db = self.db
@@ -189,7 +197,7 @@ class ProjectionRunner:
             await self._js.delete_consumer(self.stream, self.durable)
         cfg = ConsumerConfig(
             durable_name=self.durable,
-            ack_policy=AckPolicy.EXPLICIT,
+            ack_policy=AckPolicy.ALL,
             ack_wait=self._config.ack_wait_seconds,
             max_deliver=-1,  # the runner counts attempts and dead-letters; the server never drops
             max_ack_pending=self._config.batch * 4,
@@ -201,11 +209,13 @@ class ProjectionRunner:
         self._last_delivery = 0
 
     async def _run(self) -> None:
-        psub = await self._js.pull_subscribe_bind(self.durable, self.stream)
+        puller = Puller(self._nc, self.stream, self.durable)
+        await puller.start()
+        self._puller = puller
         try:
             while not self._stopping.is_set():
                 try:
-                    await self._step(psub)
+                    await self._step(puller)
                 except Exception as exc:  # a broken link or server restart: wait and carry on
                     _log.warning(
                         "projection.fetch_failed", projection=self.durable, error=repr(exc)
@@ -213,27 +223,29 @@ class ProjectionRunner:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._stopping.wait(), 1.0)
         finally:
-            with contextlib.suppress(Exception):
-                await psub.unsubscribe()
+            await puller.stop()
+            self._puller = None
 
-    async def _step(self, psub: object) -> None:
-        try:
-            msgs: list[Msg] = await psub.fetch(  # type: ignore[attr-defined]
-                self._config.batch, timeout=self._config.idle_wait_seconds
-            )
-        except (TimeoutError, NatsTimeout):
-            return
-        await self._process(msgs)
+    async def _step(self, puller: Puller) -> None:
+        msgs = await puller.fetch(self._config.batch, self._config.idle_wait_seconds)
+        if msgs:
+            await self._process(msgs, puller)
 
-    async def _process(self, msgs: list[Msg]) -> None:
+    async def _process(self, msgs: list[Msg], puller: Puller) -> None:
         if not self._follows_on(msgs):
             _log.warning("projection.delivery_gap", projection=self.durable, position=self.position)
+            puller.reset()
             await self._ensure_consumer()
             return
         tries: dict[int, int] = {}
         pending = msgs
+        careful = False
         while pending:
-            failed_at = await self._apply_batch(pending, tries)
+            try:
+                failed_at = await self._apply_batch(pending, tries, careful)
+            except _HandlerFailed:
+                careful = True  # redo this batch with a savepoint per event to isolate the failure
+                continue
             if failed_at is None:
                 return
             pending = pending[failed_at:]
@@ -252,12 +264,14 @@ class ProjectionRunner:
         self._last_delivery = expected
         return True
 
-    async def _apply_batch(self, msgs: list[Msg], tries: dict[int, int]) -> int | None:
+    async def _apply_batch(
+        self, msgs: list[Msg], tries: dict[int, int], careful: bool
+    ) -> int | None:
         """Apply in one transaction with no await inside it (so runners sharing a database file never
         wait on each other's network), then send dead letters, then ack. Returns the index of a
         message whose handler failed and should be tried again, or None."""
         db = self.db
-        done: list[Msg] = []
+        last_done: Msg | None = None
         failed_at: int | None = None
         position, applied, dead = self.position, 0, 0
         db.execute("BEGIN IMMEDIATE")
@@ -265,20 +279,18 @@ class ProjectionRunner:
             for i, msg in enumerate(msgs):
                 meta = msg.metadata
                 seq = meta.sequence.stream
-                if seq <= position:
-                    done.append(msg)
-                    continue
-                attempt = meta.num_delivered + tries.get(seq, 0)
-                outcome = self._apply_one(db, msg, seq, attempt)
-                if outcome == "retry":
-                    failed_at = i
-                    break
-                position = seq
-                done.append(msg)
-                if outcome == "applied":
-                    applied += 1
-                else:
-                    dead += 1
+                if seq > position:
+                    attempt = meta.num_delivered + tries.get(seq, 0)
+                    outcome = self._apply_one(db, msg, seq, attempt, careful)
+                    if outcome == "retry":
+                        failed_at = i
+                        break
+                    position = seq
+                    if outcome == "applied":
+                        applied += 1
+                    else:
+                        dead += 1
+                last_done = msg
             db.execute(
                 "UPDATE aidmesh_position SET seq = ?, dead_letters = dead_letters + ? "
                 "WHERE projection = ?",
@@ -293,50 +305,74 @@ class ProjectionRunner:
         self.dead_lettered += dead
         if dead:
             await self._flush_dead_letters()
-        for msg in done:
-            await msg.ack()
+        if last_done is not None:
+            await last_done.ack()  # ack policy "all": one ack covers the whole applied prefix
         return failed_at
 
-    def _apply_one(self, db: sqlite3.Connection, msg: Msg, seq: int, attempt: int) -> str:
-        headers = msg.headers or {}
-        with _tracer.start_as_current_span(
+    def _apply_one(
+        self, db: sqlite3.Connection, msg: Msg, seq: int, attempt: int, careful: bool
+    ) -> str:
+        receive = _tracer.start_span(
             f"{self.stream} receive",
-            context=telemetry.extract(headers),
+            context=telemetry.extract(msg.headers),
             kind=trace.SpanKind.CONSUMER,
             attributes={"messaging.system": "nats", "aidmesh.stream_seq": seq},
-        ):
+        )
+        try:
             try:
                 event = self._registry.decode(msg.data)
             except EventDecodeError as exc:
                 self._hold_dead_letter(db, msg, seq, exc.reason)
                 return "dead"
-            with _tracer.start_as_current_span(
+            span = _tracer.start_span(
                 f"projection.apply {self.durable}",
+                context=trace.set_span_in_context(receive),
                 attributes={
                     "aidmesh.event_type": event.type,
                     "aidmesh.correlation_id": event.correlation_id,
                 },
-            ):
-                db.execute("SAVEPOINT apply_one")
-                try:
-                    self.projection.apply(db, event, seq)
-                except Exception as exc:
-                    db.execute("ROLLBACK TO apply_one")
-                    db.execute("RELEASE apply_one")
-                    if attempt >= self._config.max_deliver:
-                        reason = f"handler failed {attempt} times: {type(exc).__name__}: {exc}"
-                        self._hold_dead_letter(db, msg, seq, reason)
-                        return "dead"
-                    _log.warning(
-                        "projection.apply_failed",
-                        projection=self.durable,
-                        seq=seq,
-                        attempt=attempt,
-                        error=type(exc).__name__,
-                    )
-                    return "retry"
-                db.execute("RELEASE apply_one")
-                return "applied"
+            )
+            try:
+                if not careful:
+                    try:
+                        self.projection.apply(db, event, seq)
+                    except Exception as exc:
+                        raise _HandlerFailed from exc
+                    return "applied"
+                return self._apply_isolated(db, msg, event, seq, attempt)
+            finally:
+                span.end()
+        finally:
+            receive.end()
+
+    def _apply_isolated(
+        self,
+        db: sqlite3.Connection,
+        msg: Msg,
+        event: Envelope[EventPayload],
+        seq: int,
+        attempt: int,
+    ) -> str:
+        db.execute("SAVEPOINT apply_one")
+        try:
+            self.projection.apply(db, event, seq)
+        except Exception as exc:
+            db.execute("ROLLBACK TO apply_one")
+            db.execute("RELEASE apply_one")
+            if attempt >= self._config.max_deliver:
+                reason = f"handler failed {attempt} times: {type(exc).__name__}: {exc}"
+                self._hold_dead_letter(db, msg, seq, reason)
+                return "dead"
+            _log.warning(
+                "projection.apply_failed",
+                projection=self.durable,
+                seq=seq,
+                attempt=attempt,
+                error=type(exc).__name__,
+            )
+            return "retry"
+        db.execute("RELEASE apply_one")
+        return "applied"
 
     def _hold_dead_letter(self, db: sqlite3.Connection, msg: Msg, seq: int, reason: str) -> None:
         """Dead letters go into an outbox in the same transaction as the position that skips them,

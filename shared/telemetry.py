@@ -179,9 +179,11 @@ def get_logger(name: str | None = None) -> Any:
     return structlog.get_logger(name)
 
 
-def inject(headers: MutableMapping[str, str]) -> MutableMapping[str, str]:
-    """Put the current trace context into NATS headers (``traceparent``)."""
-    _PROPAGATOR.inject(headers)
+def inject(
+    headers: MutableMapping[str, str], context: otel_context.Context | None = None
+) -> MutableMapping[str, str]:
+    """Put the trace context (the current one by default) into NATS headers (``traceparent``)."""
+    _PROPAGATOR.inject(headers, context)
     return headers
 
 
