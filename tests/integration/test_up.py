@@ -74,6 +74,7 @@ async def test_up_status_ctrl_c_and_restart_keep_the_events(tmp_path: Path) -> N
     try:
         status = subprocess.run(
             [*AIDMESH, "status"],
+            check=False,
             env={**os.environ, "AIDMESH_VAR": str(var)},
             capture_output=True,
             text=True,
