@@ -79,6 +79,19 @@ class Deployment:
         ]
         return cls(var=var, hub=hub, sites=ends)
 
+    def add_site(self, site: str) -> SiteEndpoint:
+        """Ports for a site joining a running deployment (free ones: the fixed plan is taken)."""
+        end = SiteEndpoint(
+            site,
+            client_port=free_port(),
+            http_port=free_port(),
+            api_port=free_port(),
+            link_port=free_port(),
+            link_control_port=free_port(),
+        )
+        self.sites.append(end)
+        return end
+
     def endpoint(self, site: str) -> SiteEndpoint:
         for end in [self.hub, *self.sites]:
             if end.site == site:

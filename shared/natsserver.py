@@ -46,16 +46,32 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    password: str
+    publish_deny: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A NATS account; JetStream is enabled in every account we define."""
+
+    name: str
+    users: tuple[User, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class LeafRemote:
     """How a site's server dials the hub (through its link simulator, in a local deployment)."""
 
     url: str
+    account: str | None = None
     deny_imports: tuple[str, ...] = ()
     deny_exports: tuple[str, ...] = ()
     compression: str = "s2_auto"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ServerSpec:
     name: str
     domain: str
@@ -68,15 +84,24 @@ class ServerSpec:
     leafnode_port: int | None = None
     leafnode_compression: str = "s2_auto"
     leaf_remotes: tuple[LeafRemote, ...] = ()
+    accounts: tuple[Account, ...] = ()
+    default_user: str | None = None
+    """Clients that connect without credentials act as this user (``no_auth_user``)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return f"nats://{self.host}:{self.port}"
 
+    def url_for(self, user: str, password: str) -> str:
+        return f"nats://{user}:{password}@{self.host}:{self.port}"
+
 
 def render_config(spec: ServerSpec) -> dict[str, Any]:
-    """The server config as data; nats-server reads JSON as a config file."""
+    """The server config as data; nats-server reads JSON as a config file. Every measured lesson
+    about links lives here: ``no_advertise`` on the hub's leafnode listener and
+    ``ignore_discovered_servers`` on sites (otherwise a leaf reconnects past the link in between),
+    10 s pings (the default two minutes notices a frozen link only after ~90 s), a 1 s reconnect."""
     jetstream: dict[str, Any] = {"store_dir": str(spec.store_dir), "domain": spec.domain}
     if spec.sync_always:
         jetstream["sync_interval"] = "always"
@@ -86,33 +111,55 @@ def render_config(spec: ServerSpec) -> dict[str, Any]:
         "port": spec.port,
         "max_payload": spec.max_payload,
         "jetstream": jetstream,
-        # A silently frozen link must be noticed in seconds, not the default two minutes.
         "ping_interval": "10s",
         "ping_max": 3,
     }
     if spec.http_port:
         config["http_port"] = spec.http_port
+    if spec.accounts:
+        config["accounts"] = {a.name: _account(a) for a in spec.accounts}
+    if spec.default_user:
+        config["no_auth_user"] = spec.default_user
+    leafnodes: dict[str, Any] = {}
     if spec.leafnode_port:
-        config["leafnodes"] = {
+        leafnodes |= {
             "host": spec.host,
             "port": spec.leafnode_port,
             "no_advertise": True,
             "compression": spec.leafnode_compression,
         }
     if spec.leaf_remotes:
-        remotes = []
-        for remote in spec.leaf_remotes:
-            entry: dict[str, Any] = {"urls": [remote.url], "compression": remote.compression}
-            if remote.deny_imports:
-                entry["deny_imports"] = list(remote.deny_imports)
-            if remote.deny_exports:
-                entry["deny_exports"] = list(remote.deny_exports)
-            remotes.append(entry)
-        config.setdefault("leafnodes", {})
-        config["leafnodes"]["remotes"] = remotes
-        config["leafnodes"]["reconnect"] = "1s"
+        leafnodes["remotes"] = [_remote(r) for r in spec.leaf_remotes]
+        leafnodes["reconnect"] = "1s"
+    if leafnodes:
+        config["leafnodes"] = leafnodes
     config.update(spec.extra)
     return config
+
+
+def _account(account: Account) -> dict[str, Any]:
+    users = []
+    for user in account.users:
+        entry: dict[str, Any] = {"user": user.name, "password": user.password}
+        if user.publish_deny:
+            entry["permissions"] = {"publish": {"deny": list(user.publish_deny)}}
+        users.append(entry)
+    return {"jetstream": "enabled", "users": users}
+
+
+def _remote(remote: LeafRemote) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "urls": [remote.url],
+        "compression": remote.compression,
+        "ignore_discovered_servers": True,
+    }
+    if remote.account:
+        entry["account"] = remote.account
+    if remote.deny_imports:
+        entry["deny_imports"] = list(remote.deny_imports)
+    if remote.deny_exports:
+        entry["deny_exports"] = list(remote.deny_exports)
+    return entry
 
 
 class NatsServer:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 HUB = "hub"
 ALL = "all"
+LOCAL_PREFIX = "local"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _SITE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
