@@ -1,4 +1,4 @@
-"""The ``aidmesh`` command: ``up`` and ``status`` here; services add their own subcommands."""
+"""The ``aidmesh`` command: ``up``, ``status``, ``link`` and ``site`` here; services add their own."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
-from shared import plugins
+from shared import linksim, plugins
 from shared.deployment import Deployment, var_dir
 
 DEFAULT_SITES = ["yangon-north", "dili"]
@@ -16,19 +18,53 @@ DEFAULT_SITES = ["yangon-north", "dili"]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="aidmesh",
-        description="Mutual-aid coordination across intermittent links.",
+        prog="aidmesh", description="Mutual-aid coordination across intermittent links."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="run the hub, the sites and every service locally")
+    up = sub.add_parser("up", help="run the hub, the field sites and every service locally")
     up.add_argument("--var", type=Path, default=None, help="data directory (default ./var)")
-    up.add_argument("--base-port", type=int, default=4222, help="first port (0: pick free ports)")
+    up.add_argument("--base-port", type=int, default=4222, help="first port (0: free ports)")
+    up.add_argument("--sites", default=",".join(DEFAULT_SITES), help="field sites, comma separated")
     up.set_defaults(handler=_up)
 
-    status = sub.add_parser("status", help="servers, streams, backlogs, dead letters, services")
+    status = sub.add_parser("status", help="servers, links, backlogs, dead letters, services")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--watch", type=float, metavar="SECONDS", help="repeat every SECONDS")
     status.set_defaults(handler=_status)
+
+    link = sub.add_parser("link", help="control a site's simulated link to the hub")
+    link_sub = link.add_subparsers(dest="link_command", required=True, metavar="ACTION")
+    down = link_sub.add_parser("down", help="cut the link")
+    down.add_argument("site")
+    down.add_argument(
+        "--freeze",
+        action="store_true",
+        help="freeze silently (connections stay open, nothing moves) instead of refusing",
+    )
+    down.set_defaults(handler=_link_down)
+    link_up = link_sub.add_parser("up", help="restore the link")
+    link_up.add_argument("site")
+    link_up.set_defaults(handler=_link_op("up"))
+    link_status = link_sub.add_parser("status", help="state and byte counts of every link")
+    link_status.add_argument("site", nargs="?")
+    link_status.set_defaults(handler=_link_status)
+    shape = link_sub.add_parser("shape", help="added latency and a bandwidth cap")
+    shape.add_argument("site")
+    shape.add_argument("--latency-ms", type=float, default=None)
+    shape.add_argument("--bandwidth", type=int, default=None, help="bytes per second, 0 = none")
+    shape.set_defaults(handler=_link_shape)
+    starlink = link_sub.add_parser("starlink", help="alternate up and down windows")
+    starlink.add_argument("site")
+    starlink.add_argument("--up", type=float, default=20.0, help="seconds up (default 20)")
+    starlink.add_argument("--down", type=float, default=40.0, help="seconds down (default 40)")
+    starlink.set_defaults(handler=_link_starlink)
+
+    site = sub.add_parser("site", help="field sites of the running deployment")
+    site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
+    add = site_sub.add_parser("add", help="add a site without restarting anything")
+    add.add_argument("name")
+    add.set_defaults(handler=_site_add)
 
     plugins.register_cli(sub)
     return parser
@@ -37,19 +73,97 @@ def build_parser() -> argparse.ArgumentParser:
 def _up(args: argparse.Namespace) -> int:
     from shared.supervisor import up
 
-    return up((args.var or var_dir()).resolve(), [], args.base_port)
+    sites = [s.strip() for s in args.sites.split(",") if s.strip()]
+    return up((args.var or var_dir()).resolve(), sites, args.base_port)
 
 
 def _status(args: argparse.Namespace) -> int:
     from shared import status
 
+    while True:
+        dep = Deployment.load()
+        result = asyncio.run(status.gather(dep))
+        if args.json:
+            print(json.dumps(status.as_dict(result), indent=2, default=str))
+        else:
+            print(status.render(result), flush=True)
+        if not args.watch:
+            return 0 if all(s.reachable for s in result) else 1
+        time.sleep(args.watch)
+        print()
+
+
+def _link(site: str, body: dict[str, Any]) -> dict[str, Any]:
     dep = Deployment.load()
-    result = asyncio.run(status.gather(dep))
-    if args.json:
-        print(json.dumps(status.as_dict(result), indent=2, default=str))
-    else:
-        print(status.render(result))
-    return 0 if all(s.reachable for s in result) else 1
+    end = dep.endpoint(site)
+    if not end.link_control_port:
+        raise KeyError(f"{site} has no link to control (the hub is the other end of every link)")
+    return asyncio.run(linksim.request(end.link_control_port, body))
+
+
+def _print_link(answer: dict[str, Any]) -> int:
+    if "error" in answer:
+        print(f"aidmesh: {answer['error']}", file=sys.stderr)
+        return 2
+    state = answer["state"] if answer["state"] == "up" else f"down ({answer['mode']})"
+    extra = ""
+    if answer.get("latency_ms") or answer.get("bandwidth_bps"):
+        extra = f"  latency {answer['latency_ms']:.0f} ms, cap {answer['bandwidth_bps']} B/s"
+    if answer.get("schedule"):
+        up_s, down_s = answer["schedule"]
+        extra += f"  starlink {up_s:g}s up / {down_s:g}s down"
+    print(
+        f"{answer['name']:<14} {state:<15} up {answer['bytes_up']:>12,} B  "
+        f"down {answer['bytes_down']:>12,} B  outages {answer['outages']}{extra}"
+    )
+    return 0
+
+
+def _link_down(args: argparse.Namespace) -> int:
+    return _print_link(
+        _link(args.site, {"op": "down", "mode": "freeze" if args.freeze else "refuse"})
+    )
+
+
+def _link_op(op: str) -> Any:
+    def handler(args: argparse.Namespace) -> int:
+        return _print_link(_link(args.site, {"op": op}))
+
+    return handler
+
+
+def _link_status(args: argparse.Namespace) -> int:
+    dep = Deployment.load()
+    sites = [args.site] if args.site else [s.site for s in dep.sites]
+    return max((_print_link(_link(s, {"op": "status"})) for s in sites), default=0)
+
+
+def _link_shape(args: argparse.Namespace) -> int:
+    body = {"op": "shape", "latency_ms": args.latency_ms, "bandwidth_bps": args.bandwidth}
+    return _print_link(_link(args.site, body))
+
+
+def _link_starlink(args: argparse.Namespace) -> int:
+    return _print_link(_link(args.site, {"op": "starlink", "up_s": args.up, "down_s": args.down}))
+
+
+def _site_add(args: argparse.Namespace) -> int:
+    dep = Deployment.load()
+
+    async def ask() -> dict[str, Any]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", dep.control_port)
+        writer.write(json.dumps({"op": "add_site", "site": args.name}).encode() + b"\n")
+        await writer.drain()
+        answer: dict[str, Any] = json.loads(await asyncio.wait_for(reader.readline(), 120))
+        writer.close()
+        return answer
+
+    answer = asyncio.run(ask())
+    if "error" in answer:
+        print(f"aidmesh: {answer['error']}", file=sys.stderr)
+        return 2
+    print(f"site {answer['site']} added: nats {answer['nats']}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, KeyError, ConnectionError, OSError) as exc:
         print(f"aidmesh: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

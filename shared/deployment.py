@@ -51,6 +51,7 @@ class Deployment:
     hub: SiteEndpoint
     sites: list[SiteEndpoint] = field(default_factory=list)
     services: dict[str, ServiceEndpoint] = field(default_factory=dict)
+    control_port: int = 0
 
     @classmethod
     def plan(cls, var: Path, sites: list[str], base_port: int = 4222) -> Deployment:
@@ -77,7 +78,7 @@ class Deployment:
             )
             for i, site in enumerate(sites, start=1)
         ]
-        return cls(var=var, hub=hub, sites=ends)
+        return cls(var=var, hub=hub, sites=ends, control_port=port(3400))
 
     def add_site(self, site: str) -> SiteEndpoint:
         """Ports for a site joining a running deployment (free ones: the fixed plan is taken)."""
@@ -143,6 +144,7 @@ class Deployment:
             hub=SiteEndpoint(**data["hub"]),
             sites=[SiteEndpoint(**s) for s in data["sites"]],
             services={k: ServiceEndpoint(**v) for k, v in data.get("services", {}).items()},
+            control_port=data.get("control_port", 0),
         )
 
     def service_url(self, service: str, site: str) -> str:

@@ -94,11 +94,9 @@ class Link:
             self._schedule_task.cancel()
         await self._unlisten()
         self._cut_all()
-        self._open.set()  # release pumps held by a frozen link so they can finish
-        for task in list(self._conns):
-            task.cancel()
+        self._open.set()  # release pumps held by a frozen link so they can finish on their own
         if self._conns:
-            await asyncio.gather(*self._conns, return_exceptions=True)
+            await asyncio.wait(list(self._conns), timeout=2.0)
 
     # --- control -------------------------------------------------------------------------------
 

@@ -20,7 +20,14 @@ from typing import Any, TextIO
 
 import structlog
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -211,3 +218,48 @@ def current_span() -> Span:
 
 def tracer(name: str = "aidmesh") -> trace.Tracer:
     return trace.get_tracer(name)
+
+
+class JsonLinesMetricExporter(MetricExporter):
+    """Each export appended as one compact JSON line (``MetricsData.to_json``)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        with self._path.open("a", encoding="utf-8") as out:
+            out.write(metrics_data.to_json(indent=None) + "\n")
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        return None
+
+
+def configure_metrics(
+    service: str, site: str, *, var_dir: Path | None = None, interval_seconds: float = 10.0
+) -> MeterProvider:
+    """Metrics to ``var/metrics/*.jsonl`` by default, over OTLP when an endpoint is configured."""
+    exporter: MetricExporter
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        exporter = OTLPMetricExporter()
+    else:
+        base = var_dir or Path(os.environ.get("AIDMESH_VAR", "var"))
+        exporter = JsonLinesMetricExporter(
+            base / "metrics" / f"{service}-{site}-{os.getpid()}.jsonl"
+        )
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_seconds * 1000)
+    provider = MeterProvider(
+        metric_readers=[reader],
+        resource=Resource.create({"service.name": service, "aidmesh.site": site}),
+    )
+    metrics.set_meter_provider(provider)
+    return provider

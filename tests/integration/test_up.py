@@ -109,3 +109,57 @@ async def test_up_status_ctrl_c_and_restart_keep_the_events(tmp_path: Path) -> N
         stop(proc)
     assert state.total == sum(range(1, 21))
     assert state.increments == 20
+
+
+def aidmesh(var: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*AIDMESH, *args],
+        check=False,
+        env={**os.environ, "AIDMESH_VAR": str(var)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_link_down_work_link_up_and_status_shows_the_backlog_drain(tmp_path: Path) -> None:
+    from shared import streams as st
+    from shared import topology
+    from tests.sitekit import wait_until, write
+
+    var = tmp_path / "var"
+    proc = start_up(var)
+    try:
+        dep = json.loads((var / "deployment.json").read_text())
+        dili = next(s for s in dep["sites"] if s["site"] == "dili")
+        site_nc = await nats.connect(f"nats://127.0.0.1:{dili['client_port']}")
+        hub_nc = await nats.connect(f"nats://127.0.0.1:{dep['hub']['client_port']}")
+        # The context a service would own: its streams and the hub's source, as the supervisor makes them.
+        await st.ensure_stream(site_nc.jetstream(), topology.site_stream("tally", "dili"))
+        await st.ensure_stream(hub_nc.jetstream(), topology.hub_stream("tally", ["dili"]))
+
+        assert aidmesh(var, "link", "down", "dili").returncode == 0
+        await write(site_nc, "dili", [AggregateRef("tally", "tally", uuid7(), "dili")], 200)
+
+        def figures() -> dict[str, object]:
+            out = aidmesh(var, "status", "--json")
+            report = json.loads(out.stdout)
+            return next(s for s in report if s["site"] == "dili")["link"]
+
+        down = figures()
+        assert down["state"] == "down (refuse)"
+        assert down["waiting_up"] == 200
+        assert down["in_sync"] is False
+        text = aidmesh(var, "status").stdout
+        assert "NOT in sync" in text
+
+        assert aidmesh(var, "link", "up", "dili").returncode == 0
+        took = await wait_until(lambda: figures()["waiting_up"] == 0, timeout=60, step=0.2)
+        print(f"backlog drained {took:.1f}s after 'aidmesh link up dili'")
+        after = figures()
+        assert after["in_sync"] is True
+        assert after["state"] == "up"
+        await site_nc.close()
+        await hub_nc.close()
+    finally:
+        stop(proc)
