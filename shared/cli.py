@@ -66,8 +66,41 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.set_defaults(handler=_site_add)
 
+    deploy = sub.add_parser("deploy", help="container description of the topology")
+    deploy_sub = deploy.add_subparsers(dest="deploy_command", required=True, metavar="ACTION")
+    render = deploy_sub.add_parser("render", help="write docker-compose.yml and deploy/nats/*.conf")
+    render.add_argument("--out", type=Path, default=Path("."), help="repository root to write into")
+    render.add_argument("--sites", default=",".join(DEFAULT_SITES))
+    render.set_defaults(handler=_deploy_render)
+    secrets = deploy_sub.add_parser("secrets", help="print fresh secrets for deploy/.env")
+    secrets.add_argument("--sites", default=",".join(DEFAULT_SITES))
+    secrets.set_defaults(handler=_deploy_secrets)
+
     plugins.register_cli(sub)
     return parser
+
+
+def _sites_arg(value: str) -> list[str]:
+    return [s.strip() for s in value.split(",") if s.strip()]
+
+
+def _deploy_render(args: argparse.Namespace) -> int:
+    from shared import containers
+
+    for path in containers.render(args.out, _sites_arg(args.sites), plugins.services()):
+        print(f"wrote {path}")
+    return 0
+
+
+def _deploy_secrets(args: argparse.Namespace) -> int:
+    import secrets as random
+
+    from shared import containers
+
+    for line in containers.env_example(_sites_arg(args.sites)).splitlines():
+        fresh = line.endswith("=") and not line.startswith("#")
+        print(line + random.token_urlsafe(18) if fresh else line)
+    return 0
 
 
 def _up(args: argparse.Namespace) -> int:

@@ -63,8 +63,16 @@ class _Shaper:
 
 
 class Link:
-    def __init__(self, name: str, listen_port: int, target_host: str, target_port: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        listen_port: int,
+        target_host: str,
+        target_port: int,
+        listen_host: str = "127.0.0.1",
+    ) -> None:
         self.status = LinkStatus(name)
+        self._listen_host = listen_host
         self._listen_port = listen_port
         self._target = (target_host, target_port)
         self._server: asyncio.Server | None = None
@@ -81,7 +89,7 @@ class Link:
     async def _listen(self) -> None:
         if self._server is None:
             self._server = await asyncio.start_server(
-                self._accept, "127.0.0.1", self._listen_port, reuse_address=True
+                self._accept, self._listen_host, self._listen_port, reuse_address=True
             )
 
     async def _unlisten(self) -> None:
@@ -228,7 +236,7 @@ class Link:
                 writer.transport.abort()
 
 
-async def serve_control(link: Link, port: int) -> asyncio.Server:
+async def serve_control(link: Link, port: int, host: str = "127.0.0.1") -> asyncio.Server:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while line := await reader.readline():
@@ -242,7 +250,7 @@ async def serve_control(link: Link, port: int) -> asyncio.Server:
         finally:
             writer.close()
 
-    return await asyncio.start_server(handle, "127.0.0.1", port, reuse_address=True)
+    return await asyncio.start_server(handle, host, port, reuse_address=True)
 
 
 async def request(port: int, body: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
@@ -258,9 +266,9 @@ async def request(port: int, body: dict[str, Any], timeout: float = 5.0) -> dict
 
 
 async def _main(args: argparse.Namespace) -> None:
-    link = Link(args.name, args.listen, args.target_host, args.target_port)
+    link = Link(args.name, args.listen, args.target_host, args.target_port, args.host)
     await link.start()
-    control = await serve_control(link, args.control)
+    control = await serve_control(link, args.control, args.host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -273,6 +281,7 @@ async def _main(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m shared.linksim")
     parser.add_argument("--name", required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--listen", type=int, required=True)
     parser.add_argument("--target-host", default="127.0.0.1")
     parser.add_argument("--target-port", type=int, required=True)

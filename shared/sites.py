@@ -14,7 +14,7 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client as NATS
 
-from shared import streams, subjects, topology
+from shared import subjects, topology
 from shared.deployment import Deployment, SiteEndpoint
 from shared.linksim import Link, serve_control
 from shared.natsserver import NatsServer, ServerSpec
@@ -86,9 +86,7 @@ class Sites:
         await asyncio.to_thread(hub.start)
         self.runtimes[HUB] = SiteRuntime(dep.hub, hub)
         await self._connect(HUB)
-        for ctx in self.contexts:
-            await streams.ensure_stream(self.js(HUB), streams.event_stream(ctx, HUB))
-        await streams.ensure_stream(self.js(HUB), streams.dead_letter_stream(HUB))
+        await topology.ensure_hub_streams(self.js(HUB), self.contexts)
         for end in dep.sites:
             await self._start_site(end)
         for end in dep.sites:
@@ -104,17 +102,11 @@ class Sites:
         runtime.link_control = await serve_control(link, end.link_control_port)
         await asyncio.to_thread(runtime.server.start)
         await self._connect(end.site)
-        js = self.js(end.site)
-        for ctx in self.contexts:
-            await streams.ensure_stream(js, topology.site_stream(ctx, end.site))
-        await streams.ensure_stream(js, streams.dead_letter_stream(end.site))
+        await topology.ensure_site_streams(self.js(end.site), end.site, self.contexts)
         await self._watch(end.site)
 
     async def _source_site(self, site: str) -> None:
-        for ctx in self.contexts:
-            await streams.add_sources(
-                self.js(HUB), subjects.stream_name(ctx, HUB), (topology.site_source(ctx, site),)
-            )
+        await topology.source_site(self.js(HUB), site, self.contexts)
 
     async def _connect(self, site: str) -> None:
         runtime = self.runtimes[site]

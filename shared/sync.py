@@ -198,3 +198,30 @@ class SyncWatcher:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return {name: asdict(state) for name, state in self.peers.items()}
+
+
+async def _watch_forever(site: str, nats_url: str, monitor: str) -> None:
+    import nats
+
+    nc = await nats.connect(nats_url, max_reconnect_attempts=-1)
+    watcher = SyncWatcher(nc, site, monitor)
+    await watcher.start()
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    """``python -m shared.sync --site dili --nats URL --monitor URL``: the watcher on its own, for
+    deployments where no supervisor runs (containers)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m shared.sync")
+    parser.add_argument("--site", required=True)
+    parser.add_argument("--nats", required=True, help="this server's NATS URL")
+    parser.add_argument("--monitor", required=True, help="this server's monitoring URL")
+    args = parser.parse_args()
+    telemetry.configure_logging("sync", args.site)
+    asyncio.run(_watch_forever(args.site, args.nats, args.monitor))
+
+
+if __name__ == "__main__":
+    main()

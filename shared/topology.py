@@ -18,9 +18,18 @@ import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from nats.js import JetStreamContext
+
 from shared import subjects
 from shared.natsserver import Account, LeafRemote, ServerSpec, User
-from shared.streams import SourceSpec, StreamSpec, event_stream
+from shared.streams import (
+    SourceSpec,
+    StreamSpec,
+    add_sources,
+    dead_letter_stream,
+    ensure_stream,
+    event_stream,
+)
 from shared.subjects import HUB
 
 APP = "APP"
@@ -169,3 +178,23 @@ def hub_stream(context: str, sites: list[str]) -> StreamSpec:
 
 def site_stream(context: str, site: str) -> StreamSpec:
     return event_stream(context, site, sources=hub_sources_for(context, site))
+
+
+async def ensure_hub_streams(js: JetStreamContext, contexts: list[str]) -> None:
+    for ctx in contexts:
+        await ensure_stream(js, event_stream(ctx, HUB))
+    await ensure_stream(js, dead_letter_stream(HUB))
+
+
+async def ensure_site_streams(js: JetStreamContext, site: str, contexts: list[str]) -> None:
+    """A site's streams, which source from the hub's (create the hub's first)."""
+    for ctx in contexts:
+        await ensure_stream(js, site_stream(ctx, site))
+    await ensure_stream(js, dead_letter_stream(site))
+
+
+async def source_site(hub_js: JetStreamContext, site: str, contexts: list[str]) -> None:
+    """Point the hub's streams at a site's (create the site's first): no restart, nothing else
+    touched."""
+    for ctx in contexts:
+        await add_sources(hub_js, subjects.stream_name(ctx, HUB), (site_source(ctx, site),))
