@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.harness import HEADER, machine, today
 
-SUITES = ["bench.spine"]
+SUITES = ["bench.spine", "bench.sites"]
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 

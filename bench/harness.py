@@ -17,28 +17,53 @@ from shared.natsserver import NatsServer, ServerSpec, free_port
 
 @dataclass
 class Row:
+    """One figure beside its raw baseline. ``target``: the ratio must reach it (higher is better);
+    ``max_ratio``: the ratio must stay under it; ``max_value``: the value itself must stay under it."""
+
     name: str
     value: float
     unit: str
     baseline: str = ""
     baseline_value: float = 0.0
     target: float | None = None
+    max_ratio: float | None = None
+    max_value: float | None = None
 
     @property
     def ratio(self) -> float | None:
         return self.value / self.baseline_value if self.baseline_value else None
 
+    def verdict(self) -> str:
+        ratio = self.ratio
+        checks = []
+        if self.target is not None and ratio is not None:
+            checks.append(ratio >= self.target)
+        if self.max_ratio is not None and ratio is not None:
+            checks.append(ratio <= self.max_ratio)
+        if self.max_value is not None:
+            checks.append(self.value <= self.max_value)
+        if not checks:
+            return ""
+        return "ok" if all(checks) else "MISSES TARGET"
+
     def line(self) -> str:
         ratio = f"{self.ratio:.2f}x" if self.ratio is not None else ""
-        target = f">= {self.target}x" if self.target is not None else ""
-        verdict = ""
-        if self.ratio is not None and self.target is not None:
-            verdict = "ok" if self.ratio >= self.target else "BELOW TARGET"
-        base = f"{self.baseline_value:,.0f} {self.unit}" if self.baseline_value else ""
+        targets = []
+        if self.target is not None:
+            targets.append(f">= {self.target}x")
+        if self.max_ratio is not None:
+            targets.append(f"<= {self.max_ratio}x")
+        if self.max_value is not None:
+            targets.append(f"<= {_fmt(self.max_value)} {self.unit}")
+        base = f"{_fmt(self.baseline_value)} {self.unit}" if self.baseline_value else ""
         return (
-            f"| {self.name} | {self.value:,.0f} {self.unit} | {self.baseline} | {base} "
-            f"| {ratio} | {target} | {verdict} |"
+            f"| {self.name} | {_fmt(self.value)} {self.unit} | {self.baseline} | {base} "
+            f"| {ratio} | {', '.join(targets)} | {self.verdict()} |"
         )
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
 
 
 HEADER = (

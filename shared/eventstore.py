@@ -188,7 +188,7 @@ class EventStore:
 
     @staticmethod
     def _headers(event: Envelope[EventPayload], context: Context) -> dict[str, str]:
-        headers = {"Nats-Msg-Id": event.event_id, "Aidmesh-Type": event.type}
+        headers = {"Nats-Msg-Id": event.event_id}
         telemetry.inject(headers, context)
         return headers
 

@@ -38,11 +38,30 @@ def uuid7(now_ms: int | None = None) -> str:
 
 
 def derived_id(parent: str, index: int) -> str:
-    """A UUIDv7 that keeps ``parent``'s timestamp and is fixed by (parent, index).
+    """A UUIDv7 fixed by (parent, index): the parent's id with its low 16 bits replaced.
 
     Used for the events of one command: a retried command produces the same event ids, which is what
-    makes the event store's dedup and retry path exact.
+    makes the event store's dedup and retry path exact. Keeping all but 16 bits of the parent also
+    keeps the link cheap: an event carries its command's id as correlation id, and the compressor on
+    the link (S2, which has no entropy coding) sends the shared 32 characters once. Indexes are
+    offset from a hash of the parent, so the events of one command never collide (up to 65,535 of
+    them); ids of different commands differ in the parent's other 58 random bits.
     """
+    value = int(parent.replace("-", ""), 16)
+    if (value >> 76) & 0xF != 7:
+        raise ValueError(f"derived ids need a UUIDv7 parent, got {parent!r}")
+    if not 0 <= index < 0xFFFF:
+        raise ValueError("at most 65,535 events derive from one id")
+    offset = int.from_bytes(hashlib.sha256(parent.encode()).digest()[:2], "big")
+    spot = (offset + index) % 0xFFFF  # one of the 65,535 low values that are not the parent's
+    low = spot if spot < value & 0xFFFF else spot + 1
+    return _format((value & ~0xFFFF) | low)
+
+
+def child_id(parent: str, index: int) -> str:
+    """A UUIDv7 fixed by (parent, index) with the parent's time and fresh (hashed) random bits: a new
+    id family, for a command that reacts to an event. (``derived_id`` would put the command in its
+    event's family, where the command's own events could meet the event's siblings.)"""
     digest = hashlib.sha256(f"{parent}/{index}".encode()).digest()
     rand_a = int.from_bytes(digest[:2], "big") & 0xFFF
     rand_b = int.from_bytes(digest[2:10], "big") & ((1 << 62) - 1)

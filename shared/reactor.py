@@ -29,7 +29,7 @@ from shared import telemetry
 from shared.commands import CommandHandler, CommandMeta
 from shared.deadletter import DeadLetters
 from shared.envelope import Envelope, EventDecodeError, EventPayload, EventRegistry
-from shared.ids import derived_id
+from shared.ids import child_id
 from shared.puller import Puller
 from shared.subjects import AggregateRef
 
@@ -55,7 +55,7 @@ Lane = Callable[[Envelope[EventPayload]], str]
 def reaction_meta(event: Envelope[EventPayload], actor: str, index: int = 0) -> CommandMeta:
     """The command metadata of a reaction: its id derives from the event's, so redelivery replays."""
     return CommandMeta(
-        command_id=derived_id(event.event_id, index),
+        command_id=child_id(event.event_id, index),
         actor=actor,
         occurred_at=event.occurred_at,
         correlation_id=event.correlation_id,

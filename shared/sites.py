@@ -19,7 +19,7 @@ from shared.deployment import Deployment, SiteEndpoint
 from shared.linksim import Link, serve_control
 from shared.natsserver import NatsServer, ServerSpec
 from shared.subjects import HUB
-from shared.sync import Backlog, Side, SyncWatcher, backlog
+from shared.sync import Backlog, Side, SyncWatcher, backlog, leafz
 
 
 @dataclass
@@ -41,11 +41,16 @@ class Sites:
         *,
         keys: topology.Secrets | None = None,
         sync_always: bool = False,
+        compression: str = topology.LINK_COMPRESSION,
+        watch: bool = True,
     ) -> None:
+        """``watch=False`` leaves sourcing to JetStream's own retries (the benchmark's baseline)."""
         self.deployment = deployment
         self.contexts = list(dict.fromkeys(contexts))
         self.keys = keys or topology.Secrets.load_or_create(deployment.var / "secrets.json")
         self.sync_always = sync_always
+        self.compression = compression
+        self.watch = watch
         self.runtimes: dict[str, SiteRuntime] = {}
 
     # --- configuration ------------------------------------------------------------------------
@@ -60,6 +65,7 @@ class Sites:
             sites=[s.site for s in dep.sites],
             keys=self.keys,
             sync_always=self.sync_always,
+            compression=self.compression,
         )
 
     def site_spec(self, end: SiteEndpoint) -> ServerSpec:
@@ -71,6 +77,7 @@ class Sites:
             hub_leaf_url=f"127.0.0.1:{end.link_port}",
             keys=self.keys,
             sync_always=self.sync_always,
+            compression=self.compression,
         )
 
     def local_url(self, site: str) -> str:
@@ -117,6 +124,8 @@ class Sites:
     async def _watch(self, site: str) -> None:
         runtime = self.runtimes[site]
         assert runtime.nc is not None
+        if not self.watch:
+            return
         monitor = f"http://127.0.0.1:{runtime.endpoint.http_port}"
         runtime.watcher = SyncWatcher(runtime.nc, site, monitor)
         await runtime.watcher.start()
@@ -180,6 +189,11 @@ class Sites:
         link = self.runtimes[site].link
         assert link is not None, f"{site} has no link (the hub has none)"
         return link
+
+    async def linked(self, site: str) -> bool:
+        """Whether the hub sees the site's leaf connection right now."""
+        monitor = f"http://127.0.0.1:{self.deployment.hub.http_port}"
+        return any(leaf.get("name") == site for leaf in await asyncio.to_thread(leafz, monitor))
 
     async def backlog(self, site: str, context: str) -> Backlog:
         return await backlog(Side(self.nc(HUB)), Side(self.nc(site)), context, site)

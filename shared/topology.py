@@ -32,6 +32,9 @@ from shared.streams import (
 )
 from shared.subjects import HUB
 
+# The link is the scarce resource: S2 at its best ratio (s2_auto picks no compression below 10 ms
+# RTT, so a local deployment would measure nothing; measured in bench/RESULTS.md).
+LINK_COMPRESSION = "s2_best"
 APP = "APP"
 LOCAL = "LOCAL"
 APP_USER = "app"
@@ -78,6 +81,7 @@ def hub_server(
     sites: list[str],
     keys: Secrets,
     sync_always: bool = False,
+    compression: str = LINK_COMPRESSION,
 ) -> ServerSpec:
     leaf_users = tuple(
         User(site, keys.for_site(site).leaf[site], publish_deny=hub_guarded_subjects())
@@ -90,6 +94,7 @@ def hub_server(
         port=port,
         http_port=http_port,
         leafnode_port=leaf_port,
+        leafnode_compression=compression,
         sync_always=sync_always,
         accounts=_accounts(HUB, keys, leaf_users),
         default_user=APP_USER,
@@ -105,6 +110,7 @@ def site_server(
     hub_leaf_url: str,
     keys: Secrets,
     sync_always: bool = False,
+    compression: str = LINK_COMPRESSION,
 ) -> ServerSpec:
     """``hub_leaf_url`` is host:port of the hub's leaf listener as this site reaches it (through the
     link simulator locally, through the dish in the field)."""
@@ -114,6 +120,7 @@ def site_server(
         account=APP,
         deny_imports=site_guarded_subjects(site),
         deny_exports=(f"{subjects.LOCAL_PREFIX}.>",),
+        compression=compression,
     )
     return ServerSpec(
         name=site,

@@ -14,9 +14,9 @@ from pathlib import Path
 from nats.aio.client import Client as NATS
 
 from shared.deployment import Deployment
-from shared.envelope import make_envelope
+from shared.envelope import EventPayload, EventRegistry, make_envelope
 from shared.eventstore import EventStore
-from shared.ids import uuid7
+from shared.ids import derived_id, uuid7
 from shared.sites import Sites
 from shared.subjects import AggregateRef
 from tests.tally import Incremented, registry
@@ -54,15 +54,20 @@ async def wait_until(
 
 
 async def wait_linked(net: Sites, *sites: str, timeout: float = 30) -> None:
-    hub = net.runtimes["hub"].watcher
-    assert hub is not None
-    await wait_until(
-        lambda: all(hub.peers.get(s) and hub.peers[s].connected for s in sites), timeout
-    )
+    async def all_linked() -> bool:
+        return all([await net.linked(s) for s in sites])
+
+    await wait_until(all_linked, timeout)
 
 
 async def write(
-    nc: NATS, site: str, refs: list[AggregateRef], count: int, concurrency: int = 50
+    nc: NATS,
+    site: str,
+    refs: list[AggregateRef],
+    count: int,
+    concurrency: int = 50,
+    payload: Callable[[int], EventPayload] = lambda i: Incremented(by=1),
+    registry: EventRegistry = registry,
 ) -> dict[str, list[str]]:
     """``count`` events spread over ``refs``, appended through the event store (with dedup and
     expected sequence); returns each subject's event ids in the order written."""
@@ -76,14 +81,15 @@ async def write(
     async def one(ref: AggregateRef) -> None:
         async with sem:
             version = 0
-            for _ in range(per_ref[ref]):
+            for i in range(per_ref[ref]):
+                command = uuid7()  # ids as a command handler makes them
                 env = make_envelope(
-                    Incremented(by=1),
-                    event_id=uuid7(),
+                    payload(i),
+                    event_id=derived_id(command, 0),
                     aggregate=ref,
                     occurred_at=datetime.now(UTC),
                     actor="tester",
-                    correlation_id=uuid7(),
+                    correlation_id=command,
                 )
                 version = (await store.append(ref, [env], version)).version
                 written[ref.subject].append(env.event_id)

@@ -19,7 +19,7 @@ from shared.envelope import (
     UnknownEventType,
     make_envelope,
 )
-from shared.ids import derived_id, timestamp_ms, uuid7
+from shared.ids import child_id, derived_id, timestamp_ms, uuid7
 from shared.subjects import AggregateRef
 
 
@@ -124,6 +124,22 @@ def test_derived_ids_are_stable_and_keep_the_time() -> None:
     parent = uuid7()
     assert derived_id(parent, 0) == derived_id(parent, 0) != derived_id(parent, 1)
     assert timestamp_ms(derived_id(parent, 3)) == timestamp_ms(parent)
+    assert child_id(parent, 0) == child_id(parent, 0) != child_id(parent, 1)
+    assert timestamp_ms(child_id(parent, 0)) == timestamp_ms(parent)
+
+
+@given(st.integers(min_value=2, max_value=2000))
+def test_a_commands_event_ids_never_collide_with_each_other_or_the_command(n: int) -> None:
+    parent = uuid7()
+    ids = {derived_id(parent, i) for i in range(n)}
+    assert len(ids) == n
+    assert parent not in ids
+
+
+def test_a_reaction_starts_a_new_id_family() -> None:
+    event = derived_id(uuid7(), 0)
+    reaction = child_id(event, 0)
+    assert reaction[:28] != event[:28]
 
 
 @given(st.integers(min_value=0, max_value=2**47))
