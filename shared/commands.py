@@ -14,13 +14,13 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
 from shared.decider import Decider, Refused
 from shared.envelope import Envelope, EventPayload, make_envelope
 from shared.eventstore import AppendResult, ConcurrencyError, EventConflict, Loaded
-from shared.ids import derived_id
+from shared.ids import derived_id, timestamp_ms
 from shared.subjects import AggregateRef
 
 C = TypeVar("C")
@@ -50,6 +50,20 @@ class CommandMeta:
     occurred_at: datetime
     correlation_id: str | None = None
     causation_id: str | None = None
+
+
+def meta(
+    command_id: str,
+    actor: str,
+    occurred_at: datetime | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+) -> CommandMeta:
+    """Metadata for a command received at an edge. Without an explicit time, the time is the one in
+    the client's UUIDv7 command id (when it was made, perhaps offline hours ago), so a retry of the
+    same command decides into byte-identical events."""
+    when = occurred_at or datetime.fromtimestamp(timestamp_ms(command_id) / 1000, UTC)
+    return CommandMeta(command_id, actor, when, correlation_id, causation_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,127 @@
+"""The site-local vault: personal data encrypted at rest, never sourced to the hub, and forgotten by
+crypto-shredding.
+
+Records are AES-GCM ciphertext in a JetStream KV bucket in the server's ``LOCAL`` account, which no
+leaf connection binds: no path to the hub exists. Each record has its own data key; data keys live in
+a small SQLite file with ``secure_delete`` (deleted pages are overwritten), wrapped by the site's
+master key. Forgetting a person deletes their data key, so any copy of the ciphertext (a KV revision,
+a backup, a disk block) is noise from then on, and purges the KV entry as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from nats.aio.client import Client as NATS
+from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+from shared.subjects import site_id, token
+
+
+def master_key(path: Path) -> bytes:
+    """The site's master key, made on first use (0600). In containers, mount it as a secret."""
+    if path.exists():
+        key = path.read_bytes()
+        if len(key) != 32:
+            raise ValueError(f"{path} must hold exactly 32 bytes")
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = AESGCM.generate_key(bit_length=256)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key)
+    return key
+
+
+class Vault:
+    def __init__(self, local: NATS, site: str, name: str, master: bytes, keys_db: Path) -> None:
+        self._local = local
+        self.bucket = f"vault_{site_id(site).replace('-', '_')}_{token(name, 'vault name')}"
+        self._master = AESGCM(master)
+        self._keys_path = keys_db
+        self._kv: KeyValue | None = None
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> Vault:
+        js = self._local.jetstream()
+        try:
+            self._kv = await js.key_value(self.bucket)
+        except (NotFoundError, Exception):
+            self._kv = await js.create_key_value(bucket=self.bucket, history=1)
+        self._keys_path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self._keys_path, isolation_level=None)
+        self._db.execute("PRAGMA secure_delete=ON")
+        self._db.execute("PRAGMA journal_mode=DELETE")  # no WAL copies of deleted keys linger
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS data_keys (ref TEXT PRIMARY KEY, wrapped BLOB)"
+        )
+        return self
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def kv(self) -> KeyValue:
+        assert self._kv is not None, "open() the vault first"
+        return self._kv
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._db is not None, "open() the vault first"
+        return self._db
+
+    async def put(self, ref: str, record: dict[str, Any]) -> None:
+        """Store (or replace) the record under a pseudonymous reference."""
+        token(ref, "vault reference")
+        key = self._data_key(ref, create=True)
+        assert key is not None
+        nonce = os.urandom(12)
+        sealed = nonce + AESGCM(key).encrypt(nonce, json.dumps(record).encode(), ref.encode())
+        await self.kv.put(ref, base64.b64encode(sealed))
+
+    async def get(self, ref: str) -> dict[str, Any] | None:
+        """The record, or None when it never existed or was forgotten."""
+        key = self._data_key(ref, create=False)
+        if key is None:
+            return None
+        try:
+            entry = await self.kv.get(ref)
+        except KeyNotFoundError:
+            return None
+        if entry.value is None:
+            return None
+        sealed = base64.b64decode(entry.value)
+        plain = AESGCM(key).decrypt(sealed[:12], sealed[12:], ref.encode())
+        record: dict[str, Any] = json.loads(plain)
+        return record
+
+    async def forget(self, ref: str) -> None:
+        """Crypto-shred: delete the data key (pages overwritten), then purge the ciphertext."""
+        self.db.execute("DELETE FROM data_keys WHERE ref = ?", (ref,))
+        with contextlib.suppress(KeyNotFoundError):
+            await self.kv.purge(ref)
+
+    def _data_key(self, ref: str, *, create: bool) -> bytes | None:
+        row = self.db.execute("SELECT wrapped FROM data_keys WHERE ref = ?", (ref,)).fetchone()
+        if row is not None:
+            wrapped: bytes = row[0]
+            return self._master.decrypt(wrapped[:12], wrapped[12:], ref.encode())
+        if not create:
+            return None
+        key = AESGCM.generate_key(bit_length=256)
+        nonce = os.urandom(12)
+        self.db.execute(
+            "INSERT INTO data_keys VALUES (?, ?)",
+            (ref, nonce + self._master.encrypt(nonce, key, ref.encode())),
+        )
+        return key
