@@ -9,7 +9,23 @@ from pathlib import Path
 
 from bench.harness import HEADER, machine, today
 
-SUITES = ["bench.spine", "bench.sites"]
+FIRST = ["bench.spine", "bench.sites"]  # then every other bench module that has run()
+HELPERS = {"bench.harness", "bench.fieldevents"}
+
+
+def suites() -> list[str]:
+    import pkgutil
+
+    import bench
+
+    others = sorted(
+        f"bench.{m.name}"
+        for m in pkgutil.iter_modules(bench.__path__)
+        if f"bench.{m.name}" not in {*FIRST, *HELPERS} and not m.name.startswith("_")
+    )
+    return FIRST + others
+
+
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
@@ -18,7 +34,7 @@ def main() -> None:
     parser.add_argument("suites", nargs="*", help="which suites (default: all)")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     args = parser.parse_args()
-    chosen = [s for s in SUITES if not args.suites or s.split(".")[-1] in args.suites]
+    chosen = [s for s in suites() if not args.suites or s.split(".")[-1] in args.suites]
     sections = []
     for name in chosen:
         module = importlib.import_module(name)

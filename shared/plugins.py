@@ -1,16 +1,17 @@
 """How services plug into the ``aidmesh`` command and the local deployment, without ``shared``
-importing them: each service declares entry points in ``pyproject.toml``.
+importing them by name: every package ``services.<name>`` that has a ``plugin`` module takes part.
 
-- ``aidmesh.services``: a callable returning a :class:`ServiceLaunch` (what to run, where).
-- ``aidmesh.cli``: a callable taking the argparse sub-parsers, adding the service's subcommands.
+``services/<name>/plugin.py`` provides ``launch() -> ServiceLaunch`` (what to run, where, which
+event contexts it owns) and may provide ``register_cli(subparsers)`` for its subcommands.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import importlib
+import pkgutil
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from types import ModuleType
 from typing import Literal
 
 Placement = Literal["hub", "sites", "everywhere"]
@@ -24,8 +25,7 @@ class ServiceLaunch:
     placement: Placement
     contexts: tuple[str, ...]
     """Event contexts the service owns: the supervisor creates their streams and sourcing."""
-    http: bool = False
-    sync_always_contexts: tuple[str, ...] = ()
+    http: bool = True
 
     def runs_at(self, site: str, hub: str = "hub") -> bool:
         if self.placement == "everywhere":
@@ -33,15 +33,27 @@ class ServiceLaunch:
         return (site == hub) == (self.placement == "hub")
 
 
-def services() -> list[ServiceLaunch]:
+def _plugin_modules() -> list[ModuleType]:
+    import services
+
     found = []
-    for ep in entry_points(group="aidmesh.services"):
-        factory: Callable[[], ServiceLaunch] = ep.load()
-        found.append(factory())
-    return sorted(found, key=lambda s: s.name)
+    for info in sorted(pkgutil.iter_modules(services.__path__), key=lambda i: i.name):
+        if not info.ispkg:
+            continue
+        try:
+            found.append(importlib.import_module(f"services.{info.name}.plugin"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"services.{info.name}.plugin":
+                raise  # a plugin that exists but fails to import is a bug, not an absence
+    return found
+
+
+def services() -> list[ServiceLaunch]:
+    return [module.launch() for module in _plugin_modules()]
 
 
 def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for ep in entry_points(group="aidmesh.cli"):
-        register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None] = ep.load()
-        register(subparsers)
+    for module in _plugin_modules():
+        register = getattr(module, "register_cli", None)
+        if register is not None:
+            register(subparsers)
