@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test lint fmt typecheck unit bench clean
+.PHONY: up test lint fmt typecheck bench demo clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "aidmesh needs Python 3.11 or newer")'
@@ -31,6 +31,9 @@ typecheck: $(STAMP)
 fmt: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+demo: $(STAMP)
+	$(BIN)/aidmesh demo
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

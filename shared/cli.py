@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.set_defaults(handler=_site_add)
 
+    demo = sub.add_parser("demo", help="a scripted day at the sites, against `make up`")
+    demo.add_argument("services", nargs="*", help="which services' demos (default: all)")
+    demo.set_defaults(handler=_demo)
+
     deploy = sub.add_parser("deploy", help="container description of the topology")
     deploy_sub = deploy.add_subparsers(dest="deploy_command", required=True, metavar="ACTION")
     render = deploy_sub.add_parser("render", help="write docker-compose.yml and deploy/nats/*.conf")
@@ -78,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins.register_cli(sub)
     return parser
+
+
+def _demo(args: argparse.Namespace) -> int:
+    code = 0
+    for name, run in plugins.demos():
+        if args.services and name not in args.services:
+            continue
+        print(f"== {name} ==", flush=True)
+        code = max(code, run())  # type: ignore[operator]
+    return code
 
 
 def _sites_arg(value: str) -> list[str]:

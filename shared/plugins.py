@@ -2,7 +2,8 @@
 importing them by name: every package ``services.<name>`` that has a ``plugin`` module takes part.
 
 ``services/<name>/plugin.py`` provides ``launch() -> ServiceLaunch`` (what to run, where, which
-event contexts it owns) and may provide ``register_cli(subparsers)`` for its subcommands.
+event contexts it owns) and may provide ``register_cli(subparsers)`` for its subcommands and
+``demo() -> int`` for ``aidmesh demo`` / ``make demo`` (a scripted day against the running deployment).
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ def _plugin_modules() -> list[ModuleType]:
 
 def services() -> list[ServiceLaunch]:
     return [module.launch() for module in _plugin_modules()]
+
+
+def demos() -> list[tuple[str, object]]:
+    return [
+        (module.__name__.split(".")[1], module.demo)
+        for module in _plugin_modules()
+        if hasattr(module, "demo")
+    ]
 
 
 def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
