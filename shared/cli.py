@@ -33,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--watch", type=float, metavar="SECONDS", help="repeat every SECONDS")
     status.set_defaults(handler=_status)
 
+    _link_commands(sub)
+    _site_and_deploy_commands(sub)
+    plugins.register_cli(sub)
+    return parser
+
+
+def _link_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     link = sub.add_parser("link", help="control a site's simulated link to the hub")
     link_sub = link.add_subparsers(dest="link_command", required=True, metavar="ACTION")
     down = link_sub.add_parser("down", help="cut the link")
@@ -60,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     starlink.add_argument("--down", type=float, default=40.0, help="seconds down (default 40)")
     starlink.set_defaults(handler=_link_starlink)
 
+
+def _site_and_deploy_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     site = sub.add_parser("site", help="field sites of the running deployment")
     site_sub = site.add_subparsers(dest="site_command", required=True, metavar="ACTION")
     add = site_sub.add_parser("add", help="add a site without restarting anything")
@@ -79,9 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
     secrets = deploy_sub.add_parser("secrets", help="print fresh secrets for deploy/.env")
     secrets.add_argument("--sites", default=",".join(DEFAULT_SITES))
     secrets.set_defaults(handler=_deploy_secrets)
-
-    plugins.register_cli(sub)
-    return parser
 
 
 def _demo(args: argparse.Namespace) -> int:
