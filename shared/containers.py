@@ -40,7 +40,7 @@ def _keys(sites: list[str]) -> topology.Secrets:
     )
 
 
-def server_specs(sites: list[str]) -> dict[str, ServerSpec]:
+def server_specs(sites: list[str], sync_always: bool = False) -> dict[str, ServerSpec]:
     keys = _keys(sites)
     specs = {
         HUB: topology.hub_server(
@@ -50,6 +50,7 @@ def server_specs(sites: list[str]) -> dict[str, ServerSpec]:
             leaf_port=LEAF,
             sites=sites,
             keys=keys,
+            sync_always=sync_always,
         )
     }
     for site in sites:
@@ -60,6 +61,7 @@ def server_specs(sites: list[str]) -> dict[str, ServerSpec]:
             http_port=MONITOR,
             hub_leaf_url=f"link-{site}:{LEAF}",
             keys=keys,
+            sync_always=sync_always,
         )
         remote = dataclasses.replace(spec.leaf_remotes[0], url="$HUB_LEAF_URL")
         specs[site] = dataclasses.replace(spec, leaf_remotes=(remote,))
@@ -257,9 +259,10 @@ def env_example(sites: list[str]) -> str:
 
 def render(root: Path, sites: list[str], launches: list[plugins.ServiceLaunch]) -> list[Path]:
     written = []
+    durable = any(launch.durable_writes for launch in launches)
     files = {
         root / "deploy" / "nats" / f"{name}.conf": nats_conf(render_config(spec))
-        for name, spec in server_specs(sites).items()
+        for name, spec in server_specs(sites, durable).items()
     }
     header = (
         "# Rendered by `aidmesh deploy render` from shared/containers.py: edit that, not this.\n"

@@ -145,6 +145,16 @@ class EventRegistry:
         return type_name in self._types
 
     def decode(self, data: bytes | str) -> Envelope[EventPayload]:
+        event = self.decode_if(data, None)
+        assert event is not None
+        return event
+
+    def decode_if(
+        self, data: bytes | str, only: frozenset[str] | None
+    ) -> Envelope[EventPayload] | None:
+        """Like ``decode``, but an event whose type is not in ``only`` is None, not an error: a
+        consumer of another service's stream skips the facts it has no use for (including ones
+        that service adds later) instead of dead-lettering them."""
         try:
             raw = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
@@ -154,6 +164,8 @@ class EventRegistry:
         type_name, version, payload = raw.get("type"), raw.get("schema_version"), raw.get("payload")
         if not isinstance(type_name, str) or not isinstance(version, int):
             raise MalformedEvent("missing or mistyped 'type' / 'schema_version'")
+        if only is not None and type_name not in only:
+            return None
         cls = self._types.get(type_name)
         if cls is None:
             raise UnknownEventType(f"unknown event type {type_name!r}")

@@ -27,6 +27,9 @@ class ServiceLaunch:
     contexts: tuple[str, ...]
     """Event contexts the service owns: the supervisor creates their streams and sourcing."""
     http: bool = True
+    durable_writes: bool = False
+    """Money: every server of the deployment runs with ``sync_interval: always`` (an fsync per write,
+    so an acknowledged event survives a power cut) when any service asks for it."""
 
     def runs_at(self, site: str, hub: str = "hub") -> bool:
         if self.placement == "everywhere":

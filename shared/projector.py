@@ -81,11 +81,15 @@ class ProjectionRunner:
         stream: str,
         site: str,
         filter_subjects: tuple[str, ...] = (),
+        only: frozenset[str] | None = None,
         config: RunnerConfig | None = None,
     ) -> None:
+        """``only``: the event types this projection reads; others are skipped, not dead-lettered
+        (for a projection over another service's stream)."""
         self._nc = nc
         self._js = nc.jetstream()
         self.projection = projection
+        self._only = only
         self._registry = registry
         self._db_path = str(db_path)
         self.stream = stream
@@ -288,7 +292,7 @@ class ProjectionRunner:
                     position = seq
                     if outcome == "applied":
                         applied += 1
-                    else:
+                    elif outcome == "dead":
                         dead += 1
                 last_done = msg
             db.execute(
@@ -320,10 +324,12 @@ class ProjectionRunner:
         )
         try:
             try:
-                event = self._registry.decode(msg.data)
+                event = self._registry.decode_if(msg.data, self._only)
             except EventDecodeError as exc:
                 self._hold_dead_letter(db, msg, seq, exc.reason)
                 return "dead"
+            if event is None:
+                return "skipped"
             span = _tracer.start_span(
                 f"projection.apply {self.durable}",
                 context=trace.set_span_in_context(receive),

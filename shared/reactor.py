@@ -89,9 +89,12 @@ class Reactor:
         actor: str = "system",
         filter_subjects: tuple[str, ...] = (),
         lane: Lane = lambda e: e.aggregate_id,
+        only: frozenset[str] | None = None,
         config: ReactorConfig | None = None,
         deliver_new: bool = False,
     ) -> None:
+        """``only``: the event types this reactor reacts to; others are acked and skipped."""
+        self._only = only
         self._nc = nc
         self._js = nc.jetstream()
         self.name = name
@@ -164,9 +167,12 @@ class Reactor:
         """Queue each message on its lane; returns once there is room for the next batch."""
         for msg in msgs:
             try:
-                event = self._registry.decode(msg.data)
+                event = self._registry.decode_if(msg.data, self._only)
             except EventDecodeError as exc:
                 await self._dead_letter(msg, exc.reason)
+                continue
+            if event is None:
+                await self._done(msg)
                 continue
             await self._room.acquire()
             key = self._lane_of(event)

@@ -37,7 +37,8 @@ class Supervisor:
         self.deployment = deployment
         self.launches = launches
         contexts = [c for launch in launches for c in launch.contexts]
-        self.sites = Sites(deployment, contexts)
+        durable = any(launch.durable_writes for launch in launches)
+        self.sites = Sites(deployment, contexts, sync_always=durable)
         self.children: list[Child] = []
         self.figures: dict[str, status.LinkStatus] = {}
         self._stop = asyncio.Event()

@@ -177,3 +177,36 @@ async def test_bad_messages_go_to_dead_letters_and_good_ones_are_processed(
     assert "not JSON" in reasons[0]
     assert "unknown event type 'TallyTeleported'" in reasons[1]
     assert "handler failed 3 times: ValueError: poisoned increment 13" in reasons[2]
+
+
+async def test_a_projection_skips_event_types_it_does_not_read(
+    nc: NATS, fresh_stream: None, tmp_path: Path
+) -> None:
+    js = nc.jetstream()
+    ref = AggregateRef("tally", "tally", uuid7(), "hub")
+    for payload in (Incremented(by=2), Reset(), Incremented(by=5)):
+        env = make_envelope(
+            payload,
+            event_id=uuid7(),
+            aggregate=ref,
+            occurred_at=datetime.now(UTC),
+            actor="t",
+            correlation_id=uuid7(),
+        )
+        await js.publish(ref.subject, env.encode())
+    unknown = json.loads(env.encode())
+    unknown["type"] = "AddedInANewerRelease"
+    await js.publish(ref.subject, json.dumps(unknown).encode())
+    runner = ProjectionRunner(
+        nc,
+        TallyProjection("tally_only"),
+        registry,
+        db_path=tmp_path / "only.db",
+        stream="TALLY_HUB",
+        site="hub",
+        only=frozenset({"Incremented"}),
+    )
+    await runner.run_until_caught_up(timeout=30)
+    await runner.stop()
+    assert table(tmp_path / "only.db", "SELECT total FROM tally_totals") == [(7,)]
+    assert runner.dead_lettered == 0
