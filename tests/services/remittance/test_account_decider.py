@@ -1,0 +1,152 @@
+"""A group's account at its site: receipts, corrections, disbursements, disputes."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.remittance.account import accounts
+from services.remittance.events import (
+    DisbursementMade,
+    ReceiptConfirmed,
+    ReceiptCorrected,
+    ReceiptDisputed,
+)
+from shared.ids import uuid7
+from tests.services.remittance.builders import (
+    GROUP,
+    TRANSFER,
+    confirm,
+    correct,
+    disburse,
+    given,
+    report_dispute,
+)
+
+OTHER = "0195a0c0-0000-7000-8000-000000000002"
+
+
+def legs(event: object) -> set[tuple[str, str, int]]:
+    return {(p.account, p.currency, p.amount_minor) for p in event.postings}  # type: ignore[attr-defined]
+
+
+def test_a_confirmed_receipt_moves_money_from_transit_into_the_group() -> None:
+    (event,) = given(accounts).when(confirm(475_000))
+    assert isinstance(event, ReceiptConfirmed)
+    assert legs(event) == {
+        (f"transit:{TRANSFER}", "MMK", -475_000),
+        (f"group:{GROUP}", "MMK", 475_000),
+    }
+
+
+def test_a_confirmation_sent_twice_decides_nothing_the_second_time() -> None:
+    once = confirm(475_000)
+    state = given(accounts, once)
+    assert state.when(once) == []
+    assert state.state.balance("MMK") == 475_000
+
+
+def test_the_same_confirmation_id_with_another_amount_is_a_conflict() -> None:
+    once = confirm(475_000)
+    given(accounts, once).refused(confirm(1, confirmation_id=once.confirmation_id), "conflict")
+
+
+def test_a_second_confirmation_for_a_transfer_must_say_it_is_additional() -> None:
+    state = given(accounts, confirm(400_000))
+    refusal = state.refused(confirm(75_000), "already_confirmed")
+    assert "4,000.00 MMK" in refusal.message
+    (event,) = state.when(confirm(75_000, additional=True))
+    assert isinstance(event, ReceiptConfirmed)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "code"),
+    [
+        (-1, "MMK", "negative_amount"),
+        (0, "MMK", "zero_amount"),
+        (10**15, "MMK", "amount_too_large"),
+        (5, "MMX", "unknown_currency"),
+    ],
+)
+def test_a_receipt_of_a_bad_amount_is_refused(amount: int, currency: str, code: str) -> None:
+    given(accounts).refused(confirm(amount, currency=currency), code)
+
+
+def test_a_group_cannot_disburse_more_than_it_holds() -> None:
+    state = given(accounts, confirm(475_000))
+    refusal = state.refused(disburse(475_001), "insufficient_funds")
+    assert "holds 4,750.00 MMK" in refusal.message
+    (event,) = state.when(disburse(475_000))
+    assert isinstance(event, DisbursementMade)
+    assert legs(event) == {
+        (f"group:{GROUP}", "MMK", -475_000),
+        ("need:need-rice-1", "MMK", 475_000),
+    }
+
+
+def test_a_group_cannot_spend_a_currency_it_does_not_hold() -> None:
+    given(accounts, confirm(475_000)).refused(disburse(100, currency="USD"), "insufficient_funds")
+
+
+def test_disbursements_spend_the_oldest_money_first_and_say_whose_it_was() -> None:
+    state = given(accounts, confirm(300), confirm(500, transfer_id=OTHER))
+    (event,) = state.when(disburse(600))
+    assert isinstance(event, DisbursementMade)
+    assert [(a.transfer_id, a.amount_minor) for a in event.funded_by] == [
+        (TRANSFER, 300),
+        (OTHER, 300),
+    ]
+
+
+def test_a_disbursement_can_spend_one_named_transfer() -> None:
+    state = given(accounts, confirm(300), confirm(500, transfer_id=OTHER))
+    (event,) = state.when(disburse(400, transfer_id=OTHER))
+    assert [(a.transfer_id, a.amount_minor) for a in event.funded_by] == [(OTHER, 400)]  # type: ignore[attr-defined]
+    state.refused(disburse(400, transfer_id=TRANSFER), "insufficient_funds")
+
+
+def test_a_replayed_disbursement_decides_nothing_and_a_changed_one_conflicts() -> None:
+    once = disburse(100, transfer_id=TRANSFER)
+    state = given(accounts, confirm(300), once)
+    assert state.when(once) == []
+    state.refused(disburse(101, disbursement_id=once.disbursement_id), "conflict")
+    assert state.state.balance("MMK") == 200
+
+
+def test_a_kitchen_need_disbursement_names_the_need_and_only_it_does() -> None:
+    state = given(accounts, confirm(300))
+    state.refused(disburse(100, need_id=None), "need_mismatch")
+    state.refused(disburse(100, purpose="cash_assistance"), "need_mismatch")
+    (event,) = state.when(disburse(100, purpose="cash_assistance", need_id=None))
+    assert (f"spend:{GROUP}:cash_assistance", "MMK", 100) in legs(event)
+
+
+def test_a_receipt_corrected_down_takes_back_only_unspent_money() -> None:
+    first = confirm(500)
+    state = given(accounts, first, disburse(300))
+    state.refused(correct(first.confirmation_id, 199), "already_spent")
+    fix = correct(first.confirmation_id, 300)
+    (event,) = state.when(fix)
+    assert isinstance(event, ReceiptCorrected)
+    assert legs(event) == {(f"transit:{TRANSFER}", "MMK", 200), (f"group:{GROUP}", "MMK", -200)}
+    assert state.after(fix).state.balance("MMK") == 0
+
+
+def test_a_receipt_can_be_corrected_up_or_to_nothing() -> None:
+    first = confirm(500)
+    (up,) = given(accounts, first).when(correct(first.confirmation_id, 800))
+    assert (f"group:{GROUP}", "MMK", 300) in legs(up)
+    (nothing,) = given(accounts, first).when(correct(first.confirmation_id, 0))
+    assert (f"group:{GROUP}", "MMK", -500) in legs(nothing)
+
+
+def test_a_correction_that_changes_nothing_or_names_no_receipt_is_refused() -> None:
+    first = confirm(500)
+    given(accounts, first).refused(correct(first.confirmation_id, 500), "no_change")
+    given(accounts, first).refused(correct(uuid7(), 5), "unknown_receipt")
+
+
+def test_a_dispute_is_recorded_once() -> None:
+    once = report_dispute()
+    (event,) = given(accounts).when(once)
+    assert isinstance(event, ReceiptDisputed)
+    assert given(accounts, once).when(once) == []

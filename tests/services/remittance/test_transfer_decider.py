@@ -1,0 +1,344 @@
+"""The transfer's rules, in given / when / then form: every refusal and every movement."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from services.remittance.events import (
+    DisputeResolved,
+    Posting,
+    ShortfallRecovered,
+    TransferCancelled,
+    TransferDispatched,
+    TransferDisputed,
+    TransferExpired,
+    TransferFunded,
+    TransferPledged,
+    TransferReceiptCorrected,
+    TransferReceiptNoted,
+)
+from services.remittance.transfer import Expire, transfers
+from tests.services.remittance.builders import (
+    DELIVERED,
+    T0,
+    TRANSFER,
+    cancel,
+    dispatch,
+    fund,
+    given,
+    note_correction,
+    note_dispute,
+    note_receipt,
+    pledge,
+    resolve,
+)
+
+DEADLINE = T0 + timedelta(days=3)
+
+
+def legs(event: object) -> set[tuple[str, str, int]]:
+    assert hasattr(event, "postings")
+    return {(p.account, p.currency, p.amount_minor) for p in event.postings}
+
+
+def test_a_pledge_is_pending_and_moves_no_money() -> None:
+    (event,) = given(transfers).when(pledge())
+    assert isinstance(event, TransferPledged)
+    assert (event.status, event.amount_minor, event.currency) == ("pledged", 10_000, "GBP")
+
+
+def test_the_same_pledge_again_decides_nothing() -> None:
+    assert given(transfers, pledge()).when(pledge()) == []
+
+
+def test_the_same_transfer_id_for_another_pledge_is_a_conflict() -> None:
+    given(transfers, pledge()).refused(pledge(amount_minor=20_000), "conflict")
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "code"),
+    [
+        (-100, "GBP", "negative_amount"),
+        (0, "GBP", "zero_amount"),
+        (10**15, "GBP", "amount_too_large"),
+        (100, "XYZ", "unknown_currency"),
+    ],
+)
+def test_a_pledge_of_a_bad_amount_is_refused(amount: int, currency: str, code: str) -> None:
+    given(transfers).refused(pledge(amount_minor=amount, currency=currency), code)
+
+
+def test_a_pledge_must_expire_after_it_is_made_and_within_a_year() -> None:
+    given(transfers).refused(pledge(expires_at=T0), "invalid_deadline")
+    given(transfers).refused(pledge(expires_at=T0 + timedelta(days=400)), "invalid_deadline")
+
+
+def test_funding_moves_the_money_from_the_donor_to_the_collector() -> None:
+    (event,) = given(transfers, pledge()).when(fund())
+    assert isinstance(event, TransferFunded)
+    assert event.status == "funded"
+    assert legs(event) == {
+        ("donor:donor-1", "GBP", -10_000),
+        ("collector:collector-london", "GBP", 10_000),
+    }
+
+
+def test_a_funding_replayed_with_the_same_id_decides_nothing_and_other_content_conflicts() -> None:
+    first = fund()
+    state = given(transfers, pledge(), first)
+    assert state.when(first) == []
+    state.refused(fund(funding_id=first.funding_id, collector_ref="someone-else"), "conflict")
+
+
+def test_a_second_funding_is_refused() -> None:
+    given(transfers, pledge(), fund()).refused(fund(), "already_funded")
+
+
+def test_funding_that_arrived_after_the_deadline_is_refused() -> None:
+    late = fund(funded_at=DEADLINE + timedelta(seconds=1))
+    refusal = given(transfers, pledge()).refused(late, "pledge_expired")
+    assert "return it to the donor" in refusal.message
+
+
+def test_funding_of_another_amount_or_currency_is_refused() -> None:
+    given(transfers, pledge()).refused(fund(amount_minor=9_999), "amount_mismatch")
+    given(transfers, pledge()).refused(fund(currency="EUR"), "amount_mismatch")
+
+
+def test_funding_an_unknown_transfer_is_not_found() -> None:
+    given(transfers).refused(fund(), "unknown_transfer")
+
+
+def test_dispatch_records_the_agents_fee_and_rate_exactly() -> None:
+    (event,) = given(transfers, pledge(), fund()).when(dispatch())
+    assert isinstance(event, TransferDispatched)
+    assert (event.status, event.rate, event.delivered_minor) == ("sent", "4850.25", DELIVERED)
+    assert legs(event) == {
+        ("collector:collector-london", "GBP", -10_000),
+        ("fees:agent-hundi-3", "GBP", 200),
+        ("fx:agent-hundi-3", "GBP", 9_800),
+        ("fx:agent-hundi-3", "MMK", -DELIVERED),
+        (f"transit:{TRANSFER}", "MMK", DELIVERED),
+    }
+
+
+def test_dispatch_in_the_same_currency_needs_no_exchange() -> None:
+    (event,) = given(transfers, pledge(), fund()).when(
+        dispatch(delivered_currency="GBP", rate="1", fee_minor=0)
+    )
+    assert legs(event) == {
+        ("collector:collector-london", "GBP", -10_000),
+        (f"transit:{TRANSFER}", "GBP", 10_000),
+    }
+    given(transfers, pledge(), fund()).refused(
+        dispatch(delivered_currency="GBP", rate="1.1"), "invalid_rate"
+    )
+
+
+def test_dispatch_before_funding_is_refused() -> None:
+    given(transfers, pledge()).refused(dispatch(), "not_funded")
+
+
+def test_a_second_dispatch_is_refused() -> None:
+    given(transfers, pledge(), fund(), dispatch()).refused(dispatch(), "already_sent")
+
+
+@pytest.mark.parametrize("rate", ["1e3", "-4850", "4,850.25", "abc", "0", "0.000", " ", "1.2.3"])
+def test_a_rate_in_the_wrong_format_is_refused(rate: str) -> None:
+    given(transfers, pledge(), fund()).refused(dispatch(rate=rate), "invalid_rate")
+
+
+@pytest.mark.parametrize("fee", [-1, 10_000, 20_000])
+def test_a_fee_below_zero_or_not_below_the_amount_is_refused(fee: int) -> None:
+    given(transfers, pledge(), fund()).refused(dispatch(fee_minor=fee), "invalid_fee")
+
+
+def test_a_delivered_amount_that_disagrees_with_the_rate_is_refused_with_the_right_one() -> None:
+    refusal = given(transfers, pledge(), fund()).refused(
+        dispatch(expected_delivered_minor=48_000_000), "delivered_mismatch"
+    )
+    assert "475,324.50 MMK" in refusal.message
+
+
+def test_a_rate_too_small_to_deliver_anything_is_refused() -> None:
+    given(transfers, pledge(), fund()).refused(dispatch(rate="0.000000000001"), "invalid_rate")
+
+
+def test_the_full_amount_confirmed_settles_the_transfer_as_received() -> None:
+    (event,) = given(transfers, pledge(), fund(), dispatch()).when(note_receipt())
+    assert isinstance(event, TransferReceiptNoted)
+    assert event.status == "received"
+
+
+def test_a_partial_receipt_leaves_the_transfer_sent_until_the_rest_arrives() -> None:
+    part = given(transfers, pledge(), fund(), dispatch(), note_receipt(DELIVERED - 50_000))
+    assert part.state.status == "sent"
+    (event,) = part.when(note_receipt(50_000))
+    assert isinstance(event, TransferReceiptNoted)
+    assert event.status == "received"
+
+
+def test_a_receipt_noted_before_the_dispatch_is_matched_when_the_dispatch_is_recorded() -> None:
+    early = given(transfers, pledge(), fund(), note_receipt())
+    assert early.state.status == "funded"
+    (event,) = early.when(dispatch())
+    assert isinstance(event, TransferDispatched)
+    assert event.status == "received"
+
+
+def test_more_than_was_sent_opens_a_dispute() -> None:
+    noted, disputed = given(transfers, pledge(), fund(), dispatch()).when(
+        note_receipt(DELIVERED + 1)
+    )
+    assert isinstance(disputed, TransferDisputed)
+    assert (noted.status, disputed.reason) == ("disputed", "more_than_sent")  # type: ignore[attr-defined]
+
+
+def test_a_receipt_in_another_currency_opens_a_dispute() -> None:
+    _, disputed = given(transfers, pledge(), fund(), dispatch()).when(note_receipt(100, "USD"))
+    assert isinstance(disputed, TransferDisputed)
+    assert disputed.reason == "other_currency"
+
+
+def test_a_receipt_noted_twice_decides_nothing_the_second_time() -> None:
+    receipt = note_receipt()
+    assert given(transfers, pledge(), fund(), dispatch(), receipt).when(receipt) == []
+
+
+def test_an_unfunded_pledge_expires_at_its_deadline() -> None:
+    (event,) = given(transfers, pledge()).when(Expire(now=DEADLINE))
+    assert isinstance(event, TransferExpired)
+    assert (event.status, event.expires_at) == ("expired", DEADLINE)
+
+
+def test_expiring_before_the_deadline_is_refused() -> None:
+    given(transfers, pledge()).refused(Expire(now=DEADLINE - timedelta(seconds=1)), "not_due")
+
+
+def test_a_funded_transfer_does_not_expire() -> None:
+    given(transfers, pledge(), fund()).refused(Expire(now=DEADLINE), "not_pending")
+
+
+def test_expiring_twice_is_the_same_expiry() -> None:
+    later = DEADLINE + timedelta(days=9)
+    assert given(transfers, pledge(), Expire(now=DEADLINE)).when(Expire(now=later)) == []
+
+
+def test_cancelling_a_funded_transfer_refunds_the_donor() -> None:
+    (event,) = given(transfers, pledge(), fund()).when(cancel())
+    assert isinstance(event, TransferCancelled)
+    assert legs(event) == {
+        ("collector:collector-london", "GBP", -10_000),
+        ("donor:donor-1", "GBP", 10_000),
+    }
+
+
+def test_cancelling_an_unfunded_pledge_moves_nothing() -> None:
+    (event,) = given(transfers, pledge()).when(cancel())
+    assert legs(event) == set()
+
+
+def test_cancelling_after_the_dispatch_is_refused() -> None:
+    given(transfers, pledge(), fund(), dispatch()).refused(cancel(), "already_sent")
+
+
+def test_cancelling_after_the_group_confirmed_money_is_refused() -> None:
+    given(transfers, pledge(), fund(), note_receipt()).refused(cancel(), "money_arrived")
+
+
+def test_a_cancelled_transfer_cannot_be_funded_or_dispatched() -> None:
+    given(transfers, pledge(), cancel()).refused(fund(), "already_cancelled")
+    given(transfers, pledge(), fund(), cancel()).refused(dispatch(), "already_cancelled")
+
+
+def test_a_dispute_resolved_by_write_off_closes_what_is_in_transit() -> None:
+    short = DELIVERED - 1_000_000
+    disputed = given(transfers, pledge(), fund(), dispatch(), note_receipt(short), note_dispute())
+    assert disputed.state.status == "disputed"
+    (event,) = disputed.when(resolve("write_off"))
+    assert isinstance(event, DisputeResolved)
+    assert event.status == "resolved"
+    assert legs(event) == {
+        (f"transit:{TRANSFER}", "MMK", -1_000_000),
+        ("loss:agent-hundi-3", "MMK", 1_000_000),
+    }
+
+
+def test_a_dispute_resolved_as_owed_posts_a_receivable_from_the_agent() -> None:
+    (event,) = given(
+        transfers, pledge(), fund(), dispatch(), note_receipt(DELIVERED - 5), note_dispute()
+    ).when(resolve("agent_owes"))
+    assert ("receivable:agent-hundi-3", "MMK", 5) in legs(event)
+
+
+def test_resolving_a_transfer_that_is_not_disputed_is_refused() -> None:
+    given(transfers, pledge(), fund(), dispatch()).refused(resolve(), "not_disputed")
+
+
+def test_resolving_a_dispute_before_the_dispatch_is_recorded_is_refused() -> None:
+    given(transfers, pledge(), fund(), note_dispute()).refused(resolve(), "not_sent")
+
+
+def test_money_arriving_after_a_write_off_wins_it_back() -> None:
+    closed = given(
+        transfers,
+        pledge(),
+        fund(),
+        dispatch(),
+        note_receipt(DELIVERED - 1_000_000),
+        note_dispute(),
+        resolve(),
+    )
+    noted, recovered = closed.when(note_receipt(1_500_000))
+    assert noted.status == "resolved"  # type: ignore[attr-defined]
+    assert isinstance(recovered, ShortfallRecovered)
+    assert legs(recovered) == {
+        ("loss:agent-hundi-3", "MMK", -1_000_000),
+        (f"transit:{TRANSFER}", "MMK", 1_000_000),
+    }
+
+
+def test_a_receipt_after_expiry_is_kept_without_reopening_the_transfer() -> None:
+    (event,) = given(transfers, pledge(), Expire(now=DEADLINE)).when(note_receipt())
+    assert event.status == "expired"  # type: ignore[attr-defined]
+
+
+def test_a_dispute_after_the_outcome_is_refused() -> None:
+    given(transfers, pledge(), fund(), dispatch(), note_receipt()).refused(
+        note_dispute(), "already_received"
+    )
+
+
+def test_a_corrected_receipt_can_complete_the_transfer() -> None:
+    first = note_receipt(DELIVERED - 10)
+    state = given(transfers, pledge(), fund(), dispatch(), first)
+    (event,) = state.when(note_correction(first.confirmation_id, DELIVERED))
+    assert isinstance(event, TransferReceiptCorrected)
+    assert event.status == "received"
+
+
+def test_a_correction_of_an_unknown_receipt_is_not_found() -> None:
+    given(transfers, pledge(), fund(), dispatch()).refused(
+        note_correction(TRANSFER, 5), "unknown_receipt"
+    )
+
+
+def test_every_money_event_balances_per_currency() -> None:
+    history = given(
+        transfers,
+        pledge(),
+        fund(),
+        dispatch(),
+        note_receipt(DELIVERED - 7),
+        note_dispute(),
+        resolve(),
+        note_receipt(3),
+    ).history
+    total: dict[str, int] = {}
+    for event in history:
+        for leg in getattr(event, "postings", ()):
+            assert isinstance(leg, Posting)
+            total[leg.currency] = total.get(leg.currency, 0) + leg.amount_minor
+    assert set(total.values()) <= {0}
