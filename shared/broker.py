@@ -3,6 +3,13 @@
 faststream logs every message at INFO by default, which was measured to cost about 40% of consumer
 throughput; here per-message logs go out at DEBUG (dropped unless asked for) and lifecycle logs stay.
 Its OpenTelemetry middleware continues the trace carried in ``traceparent``.
+
+The broker serves request-reply commands (core NATS). Event streams are consumed by
+``shared.projector`` and ``shared.reactor``, not by faststream's JetStream subscribers: those reject a
+failed message without redelivery by default (retries would need nack-on-error with a bounded
+``max_deliver``), and a subscriber that declares its stream was seen to strip a hub stream's sources
+on redeclare. Anyone who does subscribe to a stream with faststream passes ``JStream(name,
+declare=False)``: streams belong to ``shared.topology``.
 """
 
 from __future__ import annotations
