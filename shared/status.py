@@ -42,6 +42,7 @@ class LinkStatus:
     last_contact_s: float | None = None
     waiting_up: int | None = None
     waiting_down: int | None = None
+    lag_s: float | None = None  # age of the oldest event still waiting to cross, either way
     by_context: dict[str, dict[str, int | None]] = field(default_factory=dict)
     bytes_up: int | None = None
     bytes_down: int | None = None
@@ -133,13 +134,15 @@ async def link_status(
     if site_nc is None:
         return link
     up = down = 0
+    lag = 0.0
     for ctx in contexts:
         with contextlib.suppress(Exception):
             b = await backlog(Side(hub_nc), Side(site_nc), ctx, end.site)
             link.by_context[ctx] = {"up": b.up, "down": b.down}
             up += b.up or 0
             down += b.down or 0
-    link.waiting_up, link.waiting_down = up, down
+            lag = max(lag, b.oldest_up_s or 0.0, b.oldest_down_s or 0.0)
+    link.waiting_up, link.waiting_down, link.lag_s = up, down, lag
     return link
 
 
@@ -235,8 +238,9 @@ def render(statuses: list[SiteStatus]) -> str:
                 f"  link {lk.state}, hub {'sees' if lk.connected else 'does NOT see'} the site, "
                 f"last contact {contact}: {verdict}"
             )
+            lag = "" if not lk.lag_s else f" (oldest waiting {lk.lag_s:.0f} s)"
             lines.append(
-                f"  waiting to cross: up {_count(lk.waiting_up)}, down {_count(lk.waiting_down)}"
+                f"  waiting to cross: up {_count(lk.waiting_up)}, down {_count(lk.waiting_down)}{lag}"
                 f"   bytes over the link: up {_bytes(lk.bytes_up)}, down {_bytes(lk.bytes_down)}"
             )
             for ctx, b in sorted(lk.by_context.items()):

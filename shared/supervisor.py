@@ -163,6 +163,7 @@ class Supervisor:
                 last_contact_s=link.last_contact_s,
                 waiting_up=link.waiting_up,
                 waiting_down=link.waiting_down,
+                lag_s=link.lag_s,
                 bytes_up=link.bytes_up,
                 bytes_down=link.bytes_down,
             )
@@ -192,6 +193,12 @@ class Supervisor:
             [observe(lambda lk: [("up", lk.bytes_up), ("down", lk.bytes_down)])],
             unit="By",
             description="bytes that crossed the link (link simulator counters)",
+        )
+        meter.create_observable_gauge(
+            "aidmesh.sync.lag",
+            [observe(lambda lk: [("both", lk.lag_s)])],
+            unit="s",
+            description="age of the oldest event still waiting to cross",
         )
         meter.create_observable_gauge(
             "aidmesh.sync.last_contact",

@@ -35,10 +35,13 @@ _log = telemetry.get_logger("aidmesh.sync")
 
 @dataclass
 class Backlog:
-    """Events waiting to cross, per direction; None when that side cannot be reached now."""
+    """Events waiting to cross, per direction, and the age in seconds of the oldest one waiting (the
+    lag a coordinator feels); None when that side cannot be reached now."""
 
     up: int | None = None
     down: int | None = None
+    oldest_up_s: float | None = None
+    oldest_down_s: float | None = None
 
 
 @dataclass(frozen=True)

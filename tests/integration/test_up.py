@@ -149,6 +149,7 @@ async def test_link_down_work_link_up_and_status_shows_the_backlog_drain(tmp_pat
         down = figures()
         assert down["state"] == "down (refuse)"
         assert down["waiting_up"] == 200
+        assert down["lag_s"] >= 0
         assert down["in_sync"] is False
         text = aidmesh(var, "status").stdout
         assert "NOT in sync" in text
