@@ -1,0 +1,571 @@
+"""Load, decide, append: each edge command as the aggregates it touches, in a crash-safe order.
+
+Most commands touch one aggregate. Three touch two, and the order is chosen so that a crash between
+the steps leaves nothing a retry or the site's timer cannot finish:
+
+- claim: take a place in the volunteer's active claims first (refused at the limit), then claim the
+  request (refused if someone else holds it), and give the place back if the request refused;
+- ending a claim (release, fulfil, signpost, cancel, expire): the request first, then the volunteer;
+- merge: close the duplicate first, then record it on the survivor (never refused).
+
+Every step's command id derives from the client's command id, with the client's time, so a retry
+replays byte-identical events; the timer's reconciliation finishes a step a crash cut off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+from services.requests import inputs
+from services.requests.actors import Actor
+from services.requests.contacts import ContactVault, record_of
+from services.requests.events import CONTEXT
+from services.requests.kitchen import (
+    KitchenCommand,
+    KitchenState,
+    MeetNeed,
+    OpenKitchen,
+    PlanMeals,
+    PostNeed,
+    ReceiveStock,
+    ServeMeals,
+    UpdateKitchen,
+    UseStock,
+    kitchen_decider,
+)
+from services.requests.request import (
+    AbsorbDuplicate,
+    CancelRequest,
+    ClaimRequest,
+    EndedClaim,
+    ForgetContact,
+    FulfilRequest,
+    MergeInto,
+    OpenRequest,
+    ReleaseClaim,
+    RequestCommand,
+    RequestState,
+    SignpostRequest,
+    StartRequest,
+    check_claimable,
+    claim_outcome,
+    contact_refs,
+    may_read_contact,
+    request_decider,
+)
+from services.requests.site import (
+    AppointCoordinator,
+    ChangeSettings,
+    DefineArea,
+    ListDirectoryEntry,
+    RetireArea,
+    SiteCommand,
+    SiteState,
+    StandDownCoordinator,
+    WithdrawDirectoryEntry,
+    area,
+    check_role,
+    entry,
+    site_decider,
+)
+from services.requests.volunteer import (
+    DropClaim,
+    EndRest,
+    RegisterVolunteer,
+    SetAvailability,
+    StandDown,
+    StartRest,
+    TakeClaim,
+    UpdateVolunteer,
+    VolunteerCommand,
+    VolunteerState,
+    volunteer_decider,
+)
+from shared import telemetry
+from shared.commands import AggregateStore, CommandHandler, CommandMeta, meta
+from shared.decider import Refused
+from shared.endpoints import NotFound
+from shared.eventstore import ConcurrencyError
+from shared.ids import child_id
+from shared.subjects import AggregateRef
+
+_log = telemetry.get_logger("aidmesh.requests")
+LATEST_TIMEZONE = timedelta(hours=14)
+"""A kitchen's "today" can be UTC's tomorrow (UTC+14 at most): meals dated up to then are accepted."""
+
+
+class Handlers:
+    """The site's command side: four aggregate kinds, one owning site, one vault."""
+
+    def __init__(self, store: AggregateStore, site: str, vault: ContactVault | None) -> None:
+        self.site = site
+        self.sites = CommandHandler(store, site_decider)
+        self.requests = CommandHandler(store, request_decider)
+        self.volunteers = CommandHandler(store, volunteer_decider)
+        self.kitchens = CommandHandler(store, kitchen_decider)
+        self._vault = vault
+
+    # --- references and state -----------------------------------------------------------------
+
+    def ref(self, kind: str, aggregate_id: str) -> AggregateRef:
+        return AggregateRef(CONTEXT, kind, aggregate_id, self.site)
+
+    async def site_state(self) -> SiteState:
+        state, _ = await self.sites.state_of(self.ref("site", self.site))
+        return state
+
+    async def request_state(self, request_id: str) -> RequestState:
+        state, _ = await self.requests.state_of(self.ref("request", request_id))
+        return state
+
+    async def volunteer_state(self, volunteer_id: str) -> VolunteerState:
+        state, _ = await self.volunteers.state_of(self.ref("volunteer", volunteer_id))
+        return state
+
+    @property
+    def vault(self) -> ContactVault:
+        if self._vault is None:
+            raise Refused("personal data is kept only at field sites", code="no_vault")
+        return self._vault
+
+    async def actor(self, command: inputs.Command | inputs.ActorQuery) -> Actor:
+        """The actor, once the site's own records confirm the role they claim."""
+        actor = Actor(command.actor, command.role)
+        if actor.is_coordinator:
+            check_role(await self.site_state(), actor)
+            return actor
+        volunteer = await self.volunteer_state(actor.id)
+        if not volunteer.registered or volunteer.stood_down:
+            raise Refused(
+                f"{actor.id} is not a registered volunteer at this site", code="not_volunteer"
+            )
+        return actor
+
+    # --- help requests ------------------------------------------------------------------------
+
+    async def create_request(self, command: inputs.CreateRequest) -> dict[str, Any]:
+        actor = await self.actor(command)
+        place = area(await self.site_state(), command.area_id)
+        request_id = command.command_id
+        if (await self.request_state(request_id)).status != "new":
+            return view(await self.request_state(request_id))  # a retry: the vault is left alone
+        contact_ref = None
+        record = record_of(command)
+        if record is not None:
+            contact_ref = child_id(command.command_id, 0)
+            await self.vault.put(contact_ref, record)
+        opened = OpenRequest(
+            command.command_id,
+            actor,
+            request_id,
+            command.category,
+            command.urgency,
+            place.ward,
+            place.area_id,
+            command.household_size,
+            contact_ref,
+        )
+        outcome = await self.requests.handle(
+            self.ref("request", request_id), opened, meta(command.command_id, actor.id)
+        )
+        return view(outcome.state)
+
+    async def claim_request(self, command: inputs.ClaimRequest) -> dict[str, Any]:
+        actor = await self.actor(command)
+        volunteer_id = command.volunteer_id or actor.id
+        if not (actor.is_coordinator or actor.is_volunteer(volunteer_id)):
+            raise Refused(
+                "a volunteer claims for themself; only a coordinator assigns to someone else",
+                code="not_allowed",
+            )
+        ref = self.ref("request", command.request_id)
+        state = await self.request_state(command.request_id)
+        if command.command_id in state.seen:
+            return view(state)
+        check_claimable(state, volunteer_id)
+        settings = (await self.site_state()).settings
+        base = meta(command.command_id, actor.id)
+        take = TakeClaim(command.command_id, command.request_id, settings.default_max_claims)
+        await self.volunteers.handle(self.ref("volunteer", volunteer_id), take, step(base, 1))
+        expires = base.occurred_at + timedelta(minutes=settings.claim_expiry_minutes)
+        claim = ClaimRequest(command.command_id, actor, volunteer_id, expires)
+        try:
+            outcome = await self.requests.handle(ref, claim, base)
+        except (Refused, ConcurrencyError):  # definitely not claimed: give the place back
+            lost = EndedClaim(command.command_id, volunteer_id, "lost")
+            await self.drop_claim(command.request_id, lost, base)
+            raise
+        return view(outcome.state)
+
+    async def release_claim(self, command: inputs.RequestAction) -> dict[str, Any]:
+        return await self._lifecycle(command, lambda a: ReleaseClaim(command.command_id, a))
+
+    async def start_request(self, command: inputs.RequestAction) -> dict[str, Any]:
+        return await self._lifecycle(command, lambda a: StartRequest(command.command_id, a))
+
+    async def fulfil_request(self, command: inputs.RequestAction) -> dict[str, Any]:
+        return await self._lifecycle(command, lambda a: FulfilRequest(command.command_id, a))
+
+    async def signpost_request(self, command: inputs.SignpostRequest) -> dict[str, Any]:
+        listed = entry(await self.site_state(), command.entry_id)
+        return await self._lifecycle(
+            command,
+            lambda a: SignpostRequest(command.command_id, a, listed.entry_id, listed.kind),
+        )
+
+    async def cancel_request(self, command: inputs.CancelRequest) -> dict[str, Any]:
+        return await self._lifecycle(
+            command, lambda a: CancelRequest(command.command_id, a, command.reason)
+        )
+
+    async def _lifecycle(
+        self,
+        command: inputs.RequestAction | inputs.SignpostRequest | inputs.CancelRequest,
+        make: Callable[[Actor], RequestCommand],
+    ) -> dict[str, Any]:
+        actor = await self.actor(command)
+        base = meta(command.command_id, actor.id)
+        outcome = await self.requests.handle(
+            self.ref("request", command.request_id), make(actor), base
+        )
+        for event in outcome.events:
+            ended = claim_outcome(event.payload)
+            if ended is not None:
+                await self.drop_claim(command.request_id, ended, base)
+        return view(outcome.state)
+
+    async def drop_claim(
+        self, request_id: str, ended: EndedClaim, base: CommandMeta, *, index: int = 2
+    ) -> None:
+        """Give a claim's place back on the volunteer. Never raises: if the store is away, the
+        timer's reconciliation gives it back later."""
+        drop = DropClaim(ended.claim_id, request_id, ended.outcome)
+        volunteer = self.ref("volunteer", ended.volunteer_id)
+        try:
+            await self.volunteers.handle(volunteer, drop, step(base, index))
+        except Exception as exc:
+            _log.warning("claim.drop_deferred", claim_id=ended.claim_id, error=type(exc).__name__)
+
+    async def merge_requests(self, command: inputs.MergeRequests) -> dict[str, Any]:
+        actor = await self.actor(command)
+        survivor = await self.request_state(command.survivor_id)
+        if survivor.status == "new":
+            raise NotFound(f"no request {command.survivor_id} to merge into")
+        if survivor.status == "merged":
+            raise Refused(
+                f"{command.survivor_id} was itself merged into {survivor.merged_into}; merge into "
+                "that one",
+                code="bad_merge",
+            )
+        duplicate_ref = self.ref("request", command.duplicate_id)
+        base = meta(command.command_id, actor.id)
+        merged = MergeInto(command.command_id, actor, command.survivor_id)
+        outcome = await self.requests.handle(duplicate_ref, merged, base)
+        absorb = AbsorbDuplicate(
+            command.command_id, actor, command.duplicate_id, outcome.state.contact_ref
+        )
+        after = await self.requests.handle(
+            self.ref("request", command.survivor_id), absorb, step(base, 1)
+        )
+        return {"duplicate": view(outcome.state), "survivor": view(after.state)}
+
+    async def forget_contact(self, command: inputs.RequestAction) -> dict[str, Any]:
+        """Shred first, then record it: a crash in between leaves the person forgotten, and the
+        retry records it."""
+        actor = await self.actor(command)
+        if not actor.is_coordinator:
+            raise Refused("only a coordinator can forget a person", code="not_allowed")
+        state = await self.request_state(command.request_id)
+        if state.status == "new":
+            raise NotFound("no such request at this site")
+        refs = contact_refs(state)
+        if state.merged_into:
+            refs += contact_refs(await self.request_state(state.merged_into))
+        refs = tuple(dict.fromkeys(refs))
+        for ref in refs:
+            await self.vault.forget(ref)
+        forget = ForgetContact(command.command_id, actor, refs)
+        outcome = await self.requests.handle(
+            self.ref("request", command.request_id), forget, meta(command.command_id, actor.id)
+        )
+        _log.info("contact.forgotten", request_id=command.request_id, entries=len(refs))
+        return {**view(outcome.state), "forgotten_entries": len(refs)}
+
+    async def read_contact(self, query: inputs.ReadContact) -> dict[str, Any]:
+        actor = await self.actor(query)
+        state = await self.request_state(query.request_id)
+        if state.status == "new":
+            raise NotFound("no such request at this site")
+        if not may_read_contact(state, actor):
+            raise Refused(
+                "only the volunteer who holds this request's claim, or a coordinator, may read "
+                "the requester's contact",
+                code="not_allowed",
+            )
+        if state.contact_forgotten:
+            raise Refused("this requester asked to be forgotten; nothing is kept", code="forgotten")
+        own = await self.vault.get(state.contact_ref) if state.contact_ref else None
+        duplicates = [await self.vault.get(r) for r in state.absorbed_refs]
+        found = [d for d in duplicates if d is not None]
+        if own is None and not found:
+            raise Refused("no contact was recorded for this request", code="no_contact")
+        _log.info("contact.read", request_id=query.request_id, by=actor.id)
+        return {"request_id": query.request_id, "contact": own, "duplicates": found}
+
+    # --- volunteers ---------------------------------------------------------------------------
+
+    async def register_volunteer(self, command: inputs.RegisterVolunteer) -> dict[str, Any]:
+        actor = await self.actor(command)
+        place = area(await self.site_state(), command.area_id)
+        register = RegisterVolunteer(
+            command.command_id,
+            actor,
+            command.volunteer_id,
+            place.ward,
+            place.area_id,
+            tuple(dict.fromkeys(command.skills)),
+            command.max_claims,
+        )
+        return await self._volunteer(command, command.volunteer_id, register)
+
+    async def update_volunteer(self, command: inputs.RegisterVolunteer) -> dict[str, Any]:
+        actor = await self.actor(command)
+        place = area(await self.site_state(), command.area_id)
+        update = UpdateVolunteer(
+            command.command_id,
+            actor,
+            place.ward,
+            place.area_id,
+            tuple(dict.fromkeys(command.skills)),
+            command.max_claims,
+        )
+        return await self._volunteer(command, command.volunteer_id, update)
+
+    async def set_availability(self, command: inputs.SetAvailability) -> dict[str, Any]:
+        actor = await self.actor(command)
+        change = SetAvailability(command.command_id, actor, command.available)
+        return await self._volunteer(command, command.volunteer_id, change)
+
+    async def start_rest(self, command: inputs.VolunteerAction) -> dict[str, Any]:
+        actor = await self.actor(command)
+        rest = StartRest(command.command_id, actor)
+        return await self._volunteer(command, command.volunteer_id, rest)
+
+    async def end_rest(self, command: inputs.VolunteerAction) -> dict[str, Any]:
+        actor = await self.actor(command)
+        back = EndRest(command.command_id, actor)
+        return await self._volunteer(command, command.volunteer_id, back)
+
+    async def stand_down_volunteer(self, command: inputs.VolunteerAction) -> dict[str, Any]:
+        actor = await self.actor(command)
+        return await self._volunteer(
+            command, command.volunteer_id, StandDown(command.command_id, actor)
+        )
+
+    async def _volunteer(
+        self, command: inputs.Command, volunteer_id: str, decided: VolunteerCommand
+    ) -> dict[str, Any]:
+        outcome = await self.volunteers.handle(
+            self.ref("volunteer", volunteer_id), decided, meta(command.command_id, command.actor)
+        )
+        return volunteer_view(outcome.state, (await self.site_state()).settings.default_max_claims)
+
+    # --- kitchens -----------------------------------------------------------------------------
+
+    async def open_kitchen(self, command: inputs.OpenKitchen) -> dict[str, Any]:
+        actor = await self.actor(command)
+        place = area(await self.site_state(), command.area_id)
+        opened = OpenKitchen(
+            command.command_id,
+            actor,
+            command.kitchen_id,
+            command.name,
+            place.ward,
+            place.area_id,
+            command.capacity,
+            tuple(command.leads),
+        )
+        return await self._kitchen(command, command.kitchen_id, opened)
+
+    async def update_kitchen(self, command: inputs.UpdateKitchen) -> dict[str, Any]:
+        actor = await self.actor(command)
+        update = UpdateKitchen(command.command_id, actor, command.capacity, tuple(command.leads))
+        return await self._kitchen(command, command.kitchen_id, update)
+
+    async def receive_stock(self, command: inputs.StockChange) -> dict[str, Any]:
+        actor = await self.actor(command)
+        change = ReceiveStock(
+            command.command_id, actor, command.item, command.quantity, command.unit
+        )
+        return await self._kitchen(command, command.kitchen_id, change)
+
+    async def use_stock(self, command: inputs.StockChange) -> dict[str, Any]:
+        actor = await self.actor(command)
+        change = UseStock(command.command_id, actor, command.item, command.quantity, command.unit)
+        return await self._kitchen(command, command.kitchen_id, change)
+
+    async def plan_meals(self, command: inputs.PlanMeals) -> dict[str, Any]:
+        actor = await self.actor(command)
+        plan = PlanMeals(command.command_id, actor, command.day, command.meals)
+        return await self._kitchen(command, command.kitchen_id, plan)
+
+    async def serve_meals(self, command: inputs.ServeMeals) -> dict[str, Any]:
+        actor = await self.actor(command)
+        latest = (meta(command.command_id, actor.id).occurred_at + LATEST_TIMEZONE).date()
+        served = ServeMeals(command.command_id, actor, command.day, command.meals, latest)
+        return await self._kitchen(command, command.kitchen_id, served)
+
+    async def post_need(self, command: inputs.PostNeed) -> dict[str, Any]:
+        actor = await self.actor(command)
+        need = PostNeed(
+            command.command_id,
+            actor,
+            command.need_id or command.command_id,
+            command.item,
+            command.quantity,
+            command.unit,
+            command.estimated_cost_minor,
+            command.currency,
+        )
+        return await self._kitchen(command, command.kitchen_id, need)
+
+    async def meet_need(self, command: inputs.MeetNeed) -> dict[str, Any]:
+        actor = await self.actor(command)
+        met = MeetNeed(command.command_id, actor, command.need_id, command.how)
+        return await self._kitchen(command, command.kitchen_id, met)
+
+    async def _kitchen(
+        self, command: inputs.Command, kitchen_id: str, decided: KitchenCommand
+    ) -> dict[str, Any]:
+        outcome = await self.kitchens.handle(
+            self.ref("kitchen", kitchen_id), decided, meta(command.command_id, command.actor)
+        )
+        return kitchen_view(outcome.state)
+
+    # --- the site -----------------------------------------------------------------------------
+
+    async def appoint_coordinator(self, command: inputs.AppointCoordinator) -> dict[str, Any]:
+        return await self._site(
+            command, AppointCoordinator(*self._who(command), command.coordinator_id)
+        )
+
+    async def stand_down_coordinator(self, command: inputs.AppointCoordinator) -> dict[str, Any]:
+        return await self._site(
+            command, StandDownCoordinator(*self._who(command), command.coordinator_id)
+        )
+
+    async def define_area(self, command: inputs.DefineArea) -> dict[str, Any]:
+        defined = DefineArea(
+            *self._who(command), command.area_id, command.name, command.level, command.parent_id
+        )
+        return await self._site(command, defined)
+
+    async def retire_area(self, command: inputs.RetireArea) -> dict[str, Any]:
+        return await self._site(command, RetireArea(*self._who(command), command.area_id))
+
+    async def list_directory_entry(self, command: inputs.ListDirectoryEntry) -> dict[str, Any]:
+        listed = ListDirectoryEntry(
+            *self._who(command), command.entry_id, command.name, command.kind, command.how_to_reach
+        )
+        return await self._site(command, listed)
+
+    async def withdraw_directory_entry(
+        self, command: inputs.WithdrawDirectoryEntry
+    ) -> dict[str, Any]:
+        return await self._site(
+            command, WithdrawDirectoryEntry(*self._who(command), command.entry_id)
+        )
+
+    async def change_settings(self, command: inputs.ChangeSettings) -> dict[str, Any]:
+        changed = ChangeSettings(
+            *self._who(command),
+            command.default_max_claims,
+            command.claim_expiry_minutes,
+            command.urgent_alert_minutes,
+        )
+        return await self._site(command, changed)
+
+    @staticmethod
+    def _who(command: inputs.Command) -> tuple[str, Actor]:
+        """The site decider checks the coordinator itself (the first one appoints themself)."""
+        return command.command_id, Actor(command.actor, command.role)
+
+    async def _site(self, command: inputs.Command, decided: SiteCommand) -> dict[str, Any]:
+        outcome = await self.sites.handle(
+            self.ref("site", self.site), decided, meta(command.command_id, command.actor)
+        )
+        return site_view(outcome.state)
+
+
+def step(base: CommandMeta, index: int) -> CommandMeta:
+    """The metadata of the ``index``-th further step of a command: same time, same correlation."""
+    return replace(
+        base,
+        command_id=child_id(base.command_id, index),
+        correlation_id=base.correlation_id or base.command_id,
+    )
+
+
+# --- what a command answers -------------------------------------------------------------------
+
+
+def view(state: RequestState) -> dict[str, Any]:
+    claim = state.claim
+    return {
+        "request_id": state.request_id,
+        "status": state.status,
+        "category": state.category,
+        "urgency": state.urgency,
+        "ward": state.ward,
+        "area_id": state.area_id,
+        "household_size": state.household_size,
+        "volunteer_id": claim.volunteer_id if claim else None,
+        "claim_id": claim.claim_id if claim else None,
+        "claim_expires_at": claim.expires_at.isoformat() if claim else None,
+        "merged_into": state.merged_into,
+        "contact_forgotten": state.contact_forgotten,
+    }
+
+
+def volunteer_view(state: VolunteerState, site_default: int) -> dict[str, Any]:
+    return {
+        "volunteer_id": state.volunteer_id,
+        "ward": state.ward,
+        "area_id": state.area_id,
+        "skills": list(state.skills),
+        "available": state.available,
+        "resting": state.resting,
+        "stood_down": state.stood_down,
+        "active_claims": len(state.active),
+        "limit": state.limit(site_default),
+        "fulfilled": state.fulfilled,
+    }
+
+
+def kitchen_view(state: KitchenState) -> dict[str, Any]:
+    return {
+        "kitchen_id": state.kitchen_id,
+        "name": state.name,
+        "ward": state.ward,
+        "capacity_meals_per_day": state.capacity,
+        "stock": {
+            item: f"{held.quantity.normalize():f} {held.unit}" for item, held in state.stock.items()
+        },
+        "open_needs": sorted(state.open_needs),
+    }
+
+
+def site_view(state: SiteState) -> dict[str, Any]:
+    return {
+        "coordinators": sorted(state.coordinators),
+        "areas": len([a for a in state.areas.values() if not a.retired]),
+        "directory": len([e for e in state.directory.values() if not e.withdrawn]),
+        "settings": {
+            "default_max_claims": state.settings.default_max_claims,
+            "claim_expiry_minutes": state.settings.claim_expiry_minutes,
+            "urgent_alert_minutes": state.settings.urgent_alert_minutes,
+        },
+    }

@@ -1,0 +1,258 @@
+"""What the edges accept: one pydantic model per command and query, shared by NATS, HTTP and the
+CLI, so bad input gets the same clear error wherever it comes from and changes nothing.
+
+Every command carries a client-made UUIDv7 ``command_id`` (a retry after a timeout sends the same id
+and changes nothing), the acting person's pseudonymous id and the role they act in. Unknown fields
+are refused: nothing here asks for proof of need, and nothing extra slips through.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from services.requests.events import (
+    AreaLevel,
+    CancelReason,
+    Category,
+    DirectoryKind,
+    Id,
+    Item,
+    NeedMet,
+    PublicText,
+    Unit,
+    Urgency,
+)
+
+_UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def _uuid7(value: str) -> str:
+    if not _UUID7.match(value):
+        raise ValueError("must be a UUIDv7 made by the client (lowercase, with dashes)")
+    return value
+
+
+CommandId = Annotated[str, AfterValidator(_uuid7)]
+RequestId = Annotated[str, AfterValidator(_uuid7)]
+"""A request's id is the id of the command that opened it."""
+EdgeRole = Literal["coordinator", "volunteer"]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ()-]{4,23}$")]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+NeedText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+Quantity = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Command(Input):
+    command_id: CommandId
+    actor: Id
+    role: EdgeRole
+
+
+class Query(Input):
+    pass
+
+
+class ActorQuery(Query):
+    actor: Id
+    role: EdgeRole
+
+
+# --- help requests ----------------------------------------------------------------------------
+
+
+class CreateRequest(Command):
+    """Intake. ``name``, ``phone``, ``address`` and ``need`` go only to the site's vault."""
+
+    category: Category
+    urgency: Urgency = "normal"
+    area_id: Id
+    household_size: int = Field(default=1, ge=1, le=100)
+    name: Name | None = None
+    phone: Phone | None = None
+    address: Address | None = None
+    need: NeedText | None = None
+
+
+class ClaimRequest(Command):
+    request_id: RequestId
+    volunteer_id: Id | None = None
+    """Who takes it on; defaults to the actor. Only a coordinator names someone else."""
+
+
+class RequestAction(Command):
+    """Release, start, fulfil, forget: the request is all they need."""
+
+    request_id: RequestId
+
+
+class SignpostRequest(Command):
+    request_id: RequestId
+    entry_id: Id
+
+
+class CancelRequest(Command):
+    request_id: RequestId
+    reason: CancelReason
+
+
+class MergeRequests(Command):
+    duplicate_id: RequestId
+    survivor_id: RequestId
+
+
+class ReadContact(ActorQuery):
+    request_id: RequestId
+
+
+class ListRequests(Query):
+    area_id: Id | None = None
+    category: Category | None = None
+    urgency: Urgency | None = None
+    status: (
+        Literal["open", "claimed", "in_progress", "fulfilled", "signposted", "cancelled", "merged"]
+        | None
+    ) = None
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class ShowRequest(Query):
+    request_id: RequestId
+
+
+class MatchRequest(Query):
+    request_id: RequestId
+    limit: int = Field(default=5, ge=1, le=50)
+
+
+# --- volunteers -------------------------------------------------------------------------------
+
+
+class RegisterVolunteer(Command):
+    volunteer_id: Id
+    area_id: Id
+    skills: list[Category] = Field(min_length=1, max_length=8)
+    max_claims: int | None = Field(default=None, ge=1, le=50)
+
+
+class VolunteerAction(Command):
+    """Rest, end a rest, stand down."""
+
+    volunteer_id: Id
+
+
+class SetAvailability(Command):
+    volunteer_id: Id
+    available: bool
+
+
+class ListVolunteers(Query):
+    area_id: Id | None = None
+    limit: int = Field(default=200, ge=1, le=1000)
+
+
+# --- kitchens ---------------------------------------------------------------------------------
+
+
+class OpenKitchen(Command):
+    kitchen_id: Id
+    name: PublicText
+    area_id: Id
+    capacity: int = Field(ge=1, le=100_000)
+    leads: list[Id] = Field(default_factory=list, max_length=20)
+
+
+class UpdateKitchen(Command):
+    kitchen_id: Id
+    capacity: int = Field(ge=1, le=100_000)
+    leads: list[Id] = Field(default_factory=list, max_length=20)
+
+
+class StockChange(Command):
+    kitchen_id: Id
+    item: Item
+    quantity: Quantity
+    unit: Unit
+
+
+class PlanMeals(Command):
+    kitchen_id: Id
+    day: date
+    meals: int = Field(ge=0, le=100_000)
+
+
+class ServeMeals(Command):
+    kitchen_id: Id
+    day: date
+    meals: int = Field(ge=1, le=100_000)
+
+
+class PostNeed(Command):
+    kitchen_id: Id
+    need_id: Id | None = None
+    """Defaults to the command id."""
+    item: Item
+    quantity: int = Field(gt=0, le=10_000_000)
+    unit: Unit
+    estimated_cost_minor: int = Field(ge=0, le=10**15)
+    currency: Currency
+
+
+class MeetNeed(Command):
+    kitchen_id: Id
+    need_id: Id
+    how: NeedMet
+
+
+class KitchenDashboard(Query):
+    kitchen_id: Id | None = None
+    days: int = Field(default=7, ge=1, le=90)
+
+
+# --- the site ---------------------------------------------------------------------------------
+
+
+class AppointCoordinator(Command):
+    coordinator_id: Id
+
+
+class DefineArea(Command):
+    area_id: Id
+    name: PublicText
+    level: AreaLevel
+    parent_id: Id | None = None
+
+
+class RetireArea(Command):
+    area_id: Id
+
+
+class ListDirectoryEntry(Command):
+    entry_id: Id
+    name: PublicText
+    kind: DirectoryKind
+    how_to_reach: PublicText
+
+
+class WithdrawDirectoryEntry(Command):
+    entry_id: Id
+
+
+class ChangeSettings(Command):
+    default_max_claims: int = Field(ge=1, le=50)
+    claim_expiry_minutes: int = Field(ge=5, le=7 * 24 * 60)
+    urgent_alert_minutes: int = Field(ge=1, le=24 * 60)
+
+
+class SiteSummary(Query):
+    site: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")] | None = None

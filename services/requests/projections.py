@@ -1,0 +1,532 @@
+"""Read models: SQLite tables folded from the requests stream, rebuildable from zero.
+
+At a site: the request board (open requests by area and urgency, claims), volunteer load, the kitchen
+dashboard and the site's own definitions (areas, directory, settings). At the hub, and at each site
+for itself: the site summary, counts by ward and nothing that names or locates a person.
+
+No table holds personal data: the events have none. After a requester is forgotten, their request
+rows stay (so every count stays right) with ``contact_forgotten`` set.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from services.requests.events import (
+    AreaDefined,
+    AreaRetired,
+    ClaimExpired,
+    ClaimReleased,
+    ContactForgotten,
+    CoordinatorAppointed,
+    CoordinatorStoodDown,
+    DirectoryEntryListed,
+    DirectoryEntryUpdated,
+    DirectoryEntryWithdrawn,
+    DuplicateAbsorbed,
+    KitchenNeedMet,
+    KitchenNeedPosted,
+    KitchenOpened,
+    KitchenUpdated,
+    MealsPlanned,
+    MealsServed,
+    RequestCancelled,
+    RequestClaimed,
+    RequestFulfilled,
+    RequestMerged,
+    RequestOpened,
+    RequestSignposted,
+    RequestStarted,
+    SiteSettingsChanged,
+    StockReceived,
+    StockUsed,
+    UrgentRequestUnclaimed,
+    VolunteerAvailabilityChanged,
+    VolunteerClaimEnded,
+    VolunteerClaimTaken,
+    VolunteerRegistered,
+    VolunteerRestEnded,
+    VolunteerRestStarted,
+    VolunteerStoodDown,
+    VolunteerUpdated,
+)
+from services.requests.request import claim_outcome
+from shared.envelope import Envelope, EventPayload
+
+
+def stamp(moment: datetime) -> str:
+    """A UTC time as text that sorts as time does (fixed precision, one offset)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def milli(quantity: Decimal) -> int:
+    """Stock in thousandths of its unit: exact sums in SQLite."""
+    return int(quantity * 1000)
+
+
+def _drop(db: sqlite3.Connection, *tables: str) -> None:
+    for table in tables:
+        db.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+class RequestBoard:
+    """Every request of the site with its state and current claim, and every claim's history."""
+
+    name = "requests_board"
+    version = 1
+
+    def create(self, db: sqlite3.Connection) -> None:
+        db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS rq_requests (
+                request_id TEXT PRIMARY KEY, category TEXT, urgency TEXT, ward TEXT,
+                area_id TEXT, household_size INTEGER, status TEXT, claim_id TEXT,
+                volunteer_id TEXT, claim_expires_at TEXT, opened_at TEXT, updated_at TEXT,
+                open_round INTEGER, open_since TEXT, alerted_round INTEGER DEFAULT 0,
+                signposted_to TEXT, merged_into TEXT, contact_ref TEXT,
+                contact_forgotten INTEGER DEFAULT 0);
+            CREATE INDEX IF NOT EXISTS rq_by_status ON rq_requests (status, ward, urgency);
+            CREATE TABLE IF NOT EXISTS rq_claims (
+                claim_id TEXT PRIMARY KEY, request_id TEXT, volunteer_id TEXT,
+                started_at TEXT, ended_at TEXT, outcome TEXT);
+            """
+        )
+
+    def drop(self, db: sqlite3.Connection) -> None:
+        _drop(db, "rq_requests", "rq_claims")
+
+    def apply(self, db: sqlite3.Connection, event: Envelope[EventPayload], seq: int) -> None:
+        rid, at = event.aggregate_id, stamp(event.occurred_at)
+        payload = event.payload
+        ended = claim_outcome(payload)
+        if ended is not None:
+            db.execute(
+                "UPDATE rq_claims SET ended_at = ?, outcome = ? WHERE claim_id = ?",
+                (at, ended[2], ended[0]),
+            )
+        match payload:
+            case RequestOpened():
+                db.execute(
+                    "INSERT OR REPLACE INTO rq_requests (request_id, category, urgency, ward,"
+                    " area_id, household_size, status, opened_at, updated_at, open_round,"
+                    " open_since, contact_ref) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, 1, ?, ?)",
+                    (
+                        rid,
+                        payload.category,
+                        payload.urgency,
+                        payload.ward,
+                        payload.area_id,
+                        payload.household_size,
+                        at,
+                        at,
+                        at,
+                        payload.contact_ref,
+                    ),
+                )
+                return
+            case RequestClaimed(claim_id=claim, volunteer_id=who, expires_at=until):
+                self._set(db, rid, at, status="claimed", claim_id=claim, volunteer_id=who)
+                db.execute(
+                    "UPDATE rq_requests SET claim_expires_at = ? WHERE request_id = ?",
+                    (stamp(until), rid),
+                )
+                db.execute(
+                    "INSERT OR IGNORE INTO rq_claims VALUES (?, ?, ?, ?, NULL, NULL)",
+                    (claim, rid, who, at),
+                )
+            case ClaimReleased() | ClaimExpired():
+                self._set(db, rid, at, status="open", claim_id=None, volunteer_id=None)
+                db.execute(
+                    "UPDATE rq_requests SET open_round = open_round + 1, open_since = ?,"
+                    " claim_expires_at = NULL WHERE request_id = ?",
+                    (at, rid),
+                )
+            case RequestStarted():
+                self._set(db, rid, at, status="in_progress")
+            case RequestFulfilled():
+                self._set(db, rid, at, status="fulfilled")
+            case RequestSignposted(entry_id=entry):
+                self._set(db, rid, at, status="signposted", signposted_to=entry)
+            case RequestCancelled():
+                self._set(db, rid, at, status="cancelled")
+            case RequestMerged(into_request_id=into):
+                self._set(db, rid, at, status="merged", merged_into=into)
+            case UrgentRequestUnclaimed():
+                db.execute(
+                    "UPDATE rq_requests SET alerted_round = open_round WHERE request_id = ?",
+                    (rid,),
+                )
+            case ContactForgotten(contact_refs=refs):
+                db.execute(
+                    "UPDATE rq_requests SET contact_forgotten = 1 WHERE request_id = ?", (rid,)
+                )
+                db.executemany(
+                    "UPDATE rq_requests SET contact_forgotten = 1 WHERE contact_ref = ?",
+                    [(ref,) for ref in refs],
+                )
+            case DuplicateAbsorbed():
+                return
+
+    @staticmethod
+    def _set(db: sqlite3.Connection, rid: str, at: str, **columns: str | None) -> None:
+        if columns.get("status") in ("fulfilled", "signposted", "cancelled", "merged"):
+            columns |= {"claim_expires_at": None}
+        names = ", ".join(f"{k} = ?" for k in columns)
+        db.execute(
+            f"UPDATE rq_requests SET {names}, updated_at = ? WHERE request_id = ?",
+            (*columns.values(), at, rid),
+        )
+
+
+class VolunteerLoad:
+    """Each volunteer's place, skills, state and how much they carry; their active claims."""
+
+    name = "volunteer_load"
+    version = 1
+
+    def create(self, db: sqlite3.Connection) -> None:
+        db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS vl_volunteers (
+                volunteer_id TEXT PRIMARY KEY, ward TEXT, area_id TEXT, skills TEXT,
+                max_claims INTEGER, available INTEGER DEFAULT 1, resting INTEGER DEFAULT 0,
+                stood_down INTEGER DEFAULT 0, active INTEGER DEFAULT 0,
+                fulfilled INTEGER DEFAULT 0, updated_at TEXT);
+            CREATE TABLE IF NOT EXISTS vl_claims (
+                claim_id TEXT PRIMARY KEY, volunteer_id TEXT, request_id TEXT, taken_at TEXT);
+            """
+        )
+
+    def drop(self, db: sqlite3.Connection) -> None:
+        _drop(db, "vl_volunteers", "vl_claims")
+
+    def apply(self, db: sqlite3.Connection, event: Envelope[EventPayload], seq: int) -> None:
+        vid, at = event.aggregate_id, stamp(event.occurred_at)
+        match event.payload:
+            case VolunteerRegistered() | VolunteerUpdated() as placed:
+                db.execute(
+                    "INSERT INTO vl_volunteers (volunteer_id, ward, area_id, skills, max_claims,"
+                    " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (volunteer_id) DO UPDATE"
+                    " SET ward = excluded.ward, area_id = excluded.area_id, skills ="
+                    " excluded.skills, max_claims = excluded.max_claims, stood_down = 0,"
+                    " updated_at = excluded.updated_at",
+                    (
+                        vid,
+                        placed.ward,
+                        placed.area_id,
+                        ",".join(placed.skills),
+                        placed.max_claims,
+                        at,
+                    ),
+                )
+            case VolunteerAvailabilityChanged(available=available):
+                self._set(db, vid, at, "available", int(available))
+            case VolunteerRestStarted():
+                self._set(db, vid, at, "resting", 1)
+            case VolunteerRestEnded():
+                self._set(db, vid, at, "resting", 0)
+            case VolunteerStoodDown():
+                self._set(db, vid, at, "stood_down", 1)
+            case VolunteerClaimTaken(claim_id=claim, request_id=request):
+                db.execute(
+                    "INSERT OR IGNORE INTO vl_claims VALUES (?, ?, ?, ?)", (claim, vid, request, at)
+                )
+                self._count(db, vid, at)
+            case VolunteerClaimEnded(claim_id=claim, outcome=outcome):
+                db.execute("DELETE FROM vl_claims WHERE claim_id = ?", (claim,))
+                self._count(db, vid, at)
+                if outcome == "fulfilled":
+                    db.execute(
+                        "UPDATE vl_volunteers SET fulfilled = fulfilled + 1 WHERE volunteer_id = ?",
+                        (vid,),
+                    )
+
+    @staticmethod
+    def _set(db: sqlite3.Connection, vid: str, at: str, column: str, value: int) -> None:
+        db.execute(
+            f"UPDATE vl_volunteers SET {column} = ?, updated_at = ? WHERE volunteer_id = ?",
+            (value, at, vid),
+        )
+
+    @staticmethod
+    def _count(db: sqlite3.Connection, vid: str, at: str) -> None:
+        db.execute(
+            "UPDATE vl_volunteers SET active = (SELECT count(*) FROM vl_claims WHERE"
+            " volunteer_id = ?), updated_at = ? WHERE volunteer_id = ?",
+            (vid, at, vid),
+        )
+
+
+class KitchenDashboard:
+    """Stock by item, meals planned and served per day, needs open and met."""
+
+    name = "kitchen_dashboard"
+    version = 1
+
+    def create(self, db: sqlite3.Connection) -> None:
+        db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS kt_kitchens (
+                kitchen_id TEXT PRIMARY KEY, name TEXT, ward TEXT, area_id TEXT,
+                capacity INTEGER, leads TEXT);
+            CREATE TABLE IF NOT EXISTS kt_stock (
+                kitchen_id TEXT, item TEXT, unit TEXT, milli INTEGER,
+                PRIMARY KEY (kitchen_id, item));
+            CREATE TABLE IF NOT EXISTS kt_meals (
+                kitchen_id TEXT, day TEXT, planned INTEGER, served INTEGER DEFAULT 0,
+                PRIMARY KEY (kitchen_id, day));
+            CREATE TABLE IF NOT EXISTS kt_needs (
+                need_id TEXT PRIMARY KEY, kitchen_id TEXT, item TEXT, quantity INTEGER,
+                unit TEXT, estimated_cost_minor INTEGER, currency TEXT, status TEXT,
+                posted_at TEXT, met_at TEXT, how TEXT);
+            """
+        )
+
+    def drop(self, db: sqlite3.Connection) -> None:
+        _drop(db, "kt_kitchens", "kt_stock", "kt_meals", "kt_needs")
+
+    def apply(self, db: sqlite3.Connection, event: Envelope[EventPayload], seq: int) -> None:
+        kid, at = event.aggregate_id, stamp(event.occurred_at)
+        match event.payload:
+            case KitchenOpened() as opened:
+                db.execute(
+                    "INSERT OR REPLACE INTO kt_kitchens VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        kid,
+                        opened.name,
+                        opened.ward,
+                        opened.area_id,
+                        opened.capacity_meals_per_day,
+                        ",".join(opened.leads),
+                    ),
+                )
+            case KitchenUpdated(capacity_meals_per_day=capacity, leads=leads):
+                db.execute(
+                    "UPDATE kt_kitchens SET capacity = ?, leads = ? WHERE kitchen_id = ?",
+                    (capacity, ",".join(leads), kid),
+                )
+            case StockReceived(item=item, quantity=qty, unit=unit):
+                self._stock(db, kid, item, unit, milli(qty))
+            case StockUsed(item=item, quantity=qty, unit=unit):
+                self._stock(db, kid, item, unit, -milli(qty))
+            case MealsPlanned(day=day, meals=meals):
+                db.execute(
+                    "INSERT INTO kt_meals (kitchen_id, day, planned) VALUES (?, ?, ?)"
+                    " ON CONFLICT DO UPDATE SET planned = excluded.planned",
+                    (kid, day.isoformat(), meals),
+                )
+            case MealsServed(day=day, meals=meals):
+                db.execute(
+                    "INSERT INTO kt_meals (kitchen_id, day, planned, served) VALUES (?, ?, NULL, ?)"
+                    " ON CONFLICT DO UPDATE SET served = served + excluded.served",
+                    (kid, day.isoformat(), meals),
+                )
+            case KitchenNeedPosted() as need:
+                db.execute(
+                    "INSERT OR REPLACE INTO kt_needs VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?,"
+                    " NULL, NULL)",
+                    (
+                        need.need_id,
+                        kid,
+                        need.item,
+                        need.quantity,
+                        need.unit,
+                        need.estimated_cost_minor,
+                        need.currency,
+                        at,
+                    ),
+                )
+            case KitchenNeedMet(need_id=need_id, how=how):
+                db.execute(
+                    "UPDATE kt_needs SET status = 'met', met_at = ?, how = ? WHERE need_id = ?",
+                    (at, how, need_id),
+                )
+
+    @staticmethod
+    def _stock(db: sqlite3.Connection, kid: str, item: str, unit: str, change: int) -> None:
+        db.execute(
+            "INSERT INTO kt_stock VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE"
+            " SET milli = milli + excluded.milli",
+            (kid, item, unit, change),
+        )
+
+
+class SiteDefinitions:
+    """The site's areas, signposting directory, settings and coordinators, for listing."""
+
+    name = "site_definitions"
+    version = 1
+
+    def create(self, db: sqlite3.Connection) -> None:
+        db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS sd_areas (
+                area_id TEXT PRIMARY KEY, name TEXT, level TEXT, parent_id TEXT,
+                retired INTEGER DEFAULT 0);
+            CREATE TABLE IF NOT EXISTS sd_directory (
+                entry_id TEXT PRIMARY KEY, name TEXT, kind TEXT, how_to_reach TEXT,
+                withdrawn INTEGER DEFAULT 0);
+            CREATE TABLE IF NOT EXISTS sd_settings (
+                site TEXT PRIMARY KEY, default_max_claims INTEGER, claim_expiry_minutes INTEGER,
+                urgent_alert_minutes INTEGER);
+            CREATE TABLE IF NOT EXISTS sd_coordinators (coordinator_id TEXT PRIMARY KEY);
+            """
+        )
+
+    def drop(self, db: sqlite3.Connection) -> None:
+        _drop(db, "sd_areas", "sd_directory", "sd_settings", "sd_coordinators")
+
+    def apply(self, db: sqlite3.Connection, event: Envelope[EventPayload], seq: int) -> None:
+        match event.payload:
+            case AreaDefined() as area:
+                db.execute(
+                    "INSERT OR REPLACE INTO sd_areas VALUES (?, ?, ?, ?, 0)",
+                    (area.area_id, area.name, area.level, area.parent_id),
+                )
+            case AreaRetired(area_id=area_id):
+                db.execute(
+                    "UPDATE sd_areas SET retired = 1 WHERE area_id = ? OR parent_id = ?",
+                    (area_id, area_id),
+                )
+            case DirectoryEntryListed() | DirectoryEntryUpdated() as entry:
+                db.execute(
+                    "INSERT OR REPLACE INTO sd_directory VALUES (?, ?, ?, ?, 0)",
+                    (entry.entry_id, entry.name, entry.kind, entry.how_to_reach),
+                )
+            case DirectoryEntryWithdrawn(entry_id=entry_id):
+                db.execute("UPDATE sd_directory SET withdrawn = 1 WHERE entry_id = ?", (entry_id,))
+            case SiteSettingsChanged() as s:
+                db.execute(
+                    "INSERT OR REPLACE INTO sd_settings VALUES (?, ?, ?, ?)",
+                    (
+                        event.aggregate_id,
+                        s.default_max_claims,
+                        s.claim_expiry_minutes,
+                        s.urgent_alert_minutes,
+                    ),
+                )
+            case CoordinatorAppointed(coordinator_id=who):
+                db.execute("INSERT OR IGNORE INTO sd_coordinators VALUES (?)", (who,))
+            case CoordinatorStoodDown(coordinator_id=who):
+                db.execute("DELETE FROM sd_coordinators WHERE coordinator_id = ?", (who,))
+
+
+class SiteSummary:
+    """Per site and ward: counts only. The hub builds it from every site's events; a site builds
+    its own, which is what the hub's converges to once the link is back."""
+
+    name = "site_summary"
+    version = 1
+
+    def create(self, db: sqlite3.Connection) -> None:
+        db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS sm_requests (
+                site TEXT, request_id TEXT, ward TEXT, category TEXT, urgency TEXT, status TEXT,
+                PRIMARY KEY (site, request_id));
+            CREATE TABLE IF NOT EXISTS sm_volunteers (
+                site TEXT, volunteer_id TEXT, ward TEXT, active INTEGER DEFAULT 0,
+                resting INTEGER DEFAULT 0, stood_down INTEGER DEFAULT 0,
+                PRIMARY KEY (site, volunteer_id));
+            CREATE TABLE IF NOT EXISTS sm_meals (
+                site TEXT, ward TEXT, day TEXT, served INTEGER, PRIMARY KEY (site, ward, day));
+            CREATE TABLE IF NOT EXISTS sm_kitchens (
+                site TEXT, kitchen_id TEXT, ward TEXT, PRIMARY KEY (site, kitchen_id));
+            CREATE TABLE IF NOT EXISTS sm_needs (
+                site TEXT, need_id TEXT, ward TEXT, open INTEGER, PRIMARY KEY (site, need_id));
+            CREATE TABLE IF NOT EXISTS sm_alerts (
+                site TEXT, ward TEXT, alerts INTEGER, PRIMARY KEY (site, ward));
+            """
+        )
+
+    def drop(self, db: sqlite3.Connection) -> None:
+        _drop(
+            db, "sm_requests", "sm_volunteers", "sm_meals", "sm_kitchens", "sm_needs", "sm_alerts"
+        )
+
+    def apply(self, db: sqlite3.Connection, event: Envelope[EventPayload], seq: int) -> None:
+        site, agg = event.site, event.aggregate_id
+        payload = event.payload
+        status = _summary_status(payload)
+        if status is not None:
+            db.execute(
+                "UPDATE sm_requests SET status = ? WHERE site = ? AND request_id = ?",
+                (status, site, agg),
+            )
+            return
+        match payload:
+            case RequestOpened():
+                db.execute(
+                    "INSERT OR REPLACE INTO sm_requests VALUES (?, ?, ?, ?, ?, 'open')",
+                    (site, agg, payload.ward, payload.category, payload.urgency),
+                )
+            case UrgentRequestUnclaimed(ward=ward):
+                db.execute(
+                    "INSERT INTO sm_alerts VALUES (?, ?, 1) ON CONFLICT DO UPDATE"
+                    " SET alerts = alerts + 1",
+                    (site, ward),
+                )
+            case VolunteerRegistered() | VolunteerUpdated() as placed:
+                db.execute(
+                    "INSERT INTO sm_volunteers (site, volunteer_id, ward) VALUES (?, ?, ?)"
+                    " ON CONFLICT DO UPDATE SET ward = excluded.ward, stood_down = 0",
+                    (site, agg, placed.ward),
+                )
+            case VolunteerRestStarted() | VolunteerRestEnded():
+                db.execute(
+                    "UPDATE sm_volunteers SET resting = ? WHERE site = ? AND volunteer_id = ?",
+                    (int(isinstance(payload, VolunteerRestStarted)), site, agg),
+                )
+            case VolunteerStoodDown():
+                db.execute(
+                    "UPDATE sm_volunteers SET stood_down = 1 WHERE site = ? AND volunteer_id = ?",
+                    (site, agg),
+                )
+            case VolunteerClaimTaken() | VolunteerClaimEnded():
+                change = 1 if isinstance(payload, VolunteerClaimTaken) else -1
+                db.execute(
+                    "UPDATE sm_volunteers SET active = active + ? WHERE site = ? AND"
+                    " volunteer_id = ?",
+                    (change, site, agg),
+                )
+            case KitchenOpened(ward=ward):
+                db.execute("INSERT OR REPLACE INTO sm_kitchens VALUES (?, ?, ?)", (site, agg, ward))
+            case MealsServed(day=day, meals=meals):
+                db.execute(
+                    "INSERT INTO sm_meals SELECT site, ward, ?, ? FROM sm_kitchens WHERE site = ?"
+                    " AND kitchen_id = ? ON CONFLICT DO UPDATE SET served = served + excluded.served",
+                    (day.isoformat(), meals, site, agg),
+                )
+            case KitchenNeedPosted(need_id=need_id, ward=ward):
+                db.execute(
+                    "INSERT OR REPLACE INTO sm_needs VALUES (?, ?, ?, 1)", (site, need_id, ward)
+                )
+            case KitchenNeedMet(need_id=need_id):
+                db.execute(
+                    "UPDATE sm_needs SET open = 0 WHERE site = ? AND need_id = ?", (site, need_id)
+                )
+
+
+def _summary_status(payload: EventPayload) -> str | None:
+    match payload:
+        case RequestClaimed():
+            return "claimed"
+        case ClaimReleased() | ClaimExpired():
+            return "open"
+        case RequestStarted():
+            return "in_progress"
+        case RequestFulfilled():
+            return "fulfilled"
+        case RequestSignposted():
+            return "signposted"
+        case RequestCancelled():
+            return "cancelled"
+        case RequestMerged():
+            return "merged"
+    return None
+
+
+SITE_PROJECTIONS = (RequestBoard, VolunteerLoad, KitchenDashboard, SiteDefinitions, SiteSummary)
+"""What a site runs; the hub runs only :class:`SiteSummary`."""

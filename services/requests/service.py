@@ -1,0 +1,79 @@
+"""What the requests service runs where: at a field site the whole command side (handlers, vault,
+timer) and its read models; at the hub only the site summary, built from every site's events."""
+
+from __future__ import annotations
+
+from services.requests.api import make_app
+from services.requests.events import CONTEXT, registry
+from services.requests.handlers import Handlers
+from services.requests.operations import Operation, hub_operations, site_operations
+from services.requests.projections import SITE_PROJECTIONS, SiteSummary
+from services.requests.readside import ReadSide
+from services.requests.subscribers import install
+from services.requests.timers import SiteTimer
+from shared.eventstore import EventStore
+from shared.projector import ProjectionRunner
+from shared.service import Service
+from shared.subjects import HUB, stream_name
+from shared.vault import Vault, master_key
+
+KIND_OF = {
+    "requests_board": "request",
+    "volunteer_load": "volunteer",
+    "kitchen_dashboard": "kitchen",
+    "site_definitions": "site",
+}
+"""Which aggregate kind each site projection reads (the server filters the rest out)."""
+
+
+async def build(service: Service) -> None:
+    env = service.env
+    assert service.nc is not None
+    db_path = env.db_path("read")
+    stream = stream_name(CONTEXT, env.site)
+    operations: list[Operation]
+    if env.site == HUB:
+        service.projections.append(
+            ProjectionRunner(
+                service.nc, SiteSummary(), registry, db_path=db_path, stream=stream, site=env.site
+            )
+        )
+        operations = hub_operations(ReadSide(db_path))
+    else:
+        if service.local is None:
+            raise SystemExit("the requests service at a field site needs AIDMESH_LOCAL_URL")
+        keys = env.var / "keys"
+        vault = await Vault(
+            service.local,
+            env.site,
+            "contacts",
+            master_key(keys / f"{env.site}-requests.key"),
+            keys / f"{env.site}-requests-vault.db",
+        ).open()
+        handlers = Handlers(EventStore(service.nc, registry, env.site), env.site, vault)
+        for projection in SITE_PROJECTIONS:
+            kind = KIND_OF.get(projection.name)
+            only = f"ev.{CONTEXT}.{env.site}.hub.{kind}.>" if kind else f"ev.{CONTEXT}.{env.site}.>"
+            service.projections.append(
+                ProjectionRunner(
+                    service.nc,
+                    projection(),
+                    registry,
+                    db_path=db_path,
+                    stream=stream,
+                    site=env.site,
+                    filter_subjects=(only,),
+                )
+            )
+        reads = ReadSide(db_path, handlers)
+        operations = site_operations(handlers, reads)
+        timer = SiteTimer(handlers, reads.connect)
+
+        async def stop_vault() -> None:
+            vault.close()
+
+        service.on_start(timer.start)
+        service.on_stop(stop_vault)
+        service.on_stop(timer.stop)
+    install(service.broker, env.site, operations)
+    service.app = make_app(env.site, operations)

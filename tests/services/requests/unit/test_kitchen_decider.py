@@ -1,0 +1,163 @@
+"""The solidarity kitchen's rules: stock, meals (counts only) and needs for donors."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from services.requests.actors import Actor
+from services.requests.events import (
+    KitchenNeedMet,
+    KitchenNeedPosted,
+    KitchenOpened,
+    KitchenUpdated,
+    MealsPlanned,
+    MealsServed,
+    StockReceived,
+    StockUsed,
+)
+from services.requests.kitchen import (
+    MeetNeed,
+    OpenKitchen,
+    PlanMeals,
+    PostNeed,
+    ReceiveStock,
+    ServeMeals,
+    UpdateKitchen,
+    UseStock,
+    kitchen_decider,
+)
+from tests.services.requests.given import given
+
+COORD = Actor("coord-aye", "coordinator")
+LEAD = Actor("vol-lead", "volunteer")
+OTHER = Actor("vol-other", "volunteer")
+TODAY = date(2026, 3, 1)
+
+opened = KitchenOpened(
+    kitchen_id="k1",
+    name="Kyaik Ka San kitchen",
+    ward="w3",
+    area_id="w3-kyaik",
+    capacity_meals_per_day=400,
+    leads=("vol-lead",),
+    command_id="c-open",
+)
+rice_in = StockReceived(item="rice", quantity=Decimal("250"), unit="kg", command_id="c-in")
+
+
+def test_a_coordinator_opens_a_kitchen() -> None:
+    command = OpenKitchen(
+        "c-open", COORD, "k1", "Kyaik Ka San kitchen", "w3", "w3-kyaik", 400, ("vol-lead",)
+    )
+    state = given(kitchen_decider).when(command).then(opened)
+    assert state.capacity == 400
+
+
+def test_a_volunteer_cannot_open_a_kitchen() -> None:
+    command = OpenKitchen("c-open", LEAD, "k1", "K", "w3", "w3", 400, ())
+    given(kitchen_decider).when(command).refused("not_allowed")
+
+
+def test_a_lead_records_stock_in_and_out() -> None:
+    state = (
+        given(kitchen_decider, opened)
+        .when(ReceiveStock("c-in", LEAD, "rice", Decimal("250"), "kg"))
+        .then(rice_in)
+    )
+    assert state.stock["rice"].quantity == 250
+    used = StockUsed(item="rice", quantity=Decimal("40.5"), unit="kg", command_id="c-out")
+    state = (
+        given(kitchen_decider, opened, rice_in)
+        .when(UseStock("c-out", LEAD, "rice", Decimal("40.5"), "kg"))
+        .then(used)
+    )
+    assert state.stock["rice"].quantity == Decimal("209.5")
+
+
+def test_a_volunteer_who_is_not_a_lead_cannot_record_stock() -> None:
+    given(kitchen_decider, opened).when(
+        ReceiveStock("c-in", OTHER, "rice", Decimal(1), "kg")
+    ).refused("not_allowed", "leads")
+
+
+def test_using_more_than_is_in_stock_is_refused() -> None:
+    given(kitchen_decider, opened, rice_in).when(
+        UseStock("c-out", LEAD, "rice", Decimal(300), "kg")
+    ).refused("not_enough_stock", "only 250 kg of rice")
+
+
+def test_an_item_keeps_its_unit() -> None:
+    given(kitchen_decider, opened, rice_in).when(
+        ReceiveStock("c-in2", LEAD, "rice", Decimal(5), "litres")
+    ).refused("unit_mismatch", "kg")
+
+
+def test_meals_planned_and_served_are_counts() -> None:
+    given(kitchen_decider, opened).when(PlanMeals("c-plan", LEAD, TODAY, 350)).then(
+        MealsPlanned(day=TODAY, meals=350, command_id="c-plan")
+    )
+    given(kitchen_decider, opened).when(ServeMeals("c-serve", LEAD, TODAY, 320, TODAY)).then(
+        MealsServed(kitchen_id="k1", day=TODAY, meals=320, command_id="c-serve")
+    )
+
+
+def test_meals_cannot_be_served_in_the_future() -> None:
+    given(kitchen_decider, opened).when(
+        ServeMeals("c-serve", LEAD, date(2026, 3, 2), 10, TODAY)
+    ).refused("future")
+
+
+def test_a_need_is_posted_for_donors_with_the_kitchens_ward() -> None:
+    posted = KitchenNeedPosted(
+        need_id="n1",
+        kitchen_id="k1",
+        item="rice",
+        quantity=200,
+        unit="kg",
+        estimated_cost_minor=300_000,
+        currency="MMK",
+        ward="w3",
+        command_id="c-need",
+    )
+    state = (
+        given(kitchen_decider, opened)
+        .when(PostNeed("c-need", LEAD, "n1", "rice", 200, "kg", 300_000, "MMK"))
+        .then(posted)
+    )
+    assert "n1" in state.open_needs
+    given(kitchen_decider, opened, posted).when(
+        PostNeed("c-need-2", LEAD, "n1", "oil", 1, "litres", 1, "MMK")
+    ).refused("exists")
+
+
+def test_a_need_is_met_once() -> None:
+    posted = KitchenNeedPosted(
+        need_id="n1",
+        kitchen_id="k1",
+        item="rice",
+        quantity=200,
+        unit="kg",
+        estimated_cost_minor=300_000,
+        currency="MMK",
+        ward="w3",
+    )
+    met = KitchenNeedMet(need_id="n1", kitchen_id="k1", how="funded", command_id="c-met")
+    given(kitchen_decider, opened, posted).when(MeetNeed("c-met", COORD, "n1", "funded")).then(met)
+    given(kitchen_decider, opened, posted, met).when(
+        MeetNeed("c-met-2", COORD, "n1", "withdrawn")
+    ).refused("already_met")
+    given(kitchen_decider, opened).when(MeetNeed("c-met", COORD, "n9", "funded")).refused(
+        "not_found"
+    )
+
+
+def test_only_a_coordinator_changes_capacity_and_leads() -> None:
+    given(kitchen_decider, opened).when(UpdateKitchen("c-up", LEAD, 500, ())).refused("not_allowed")
+    given(kitchen_decider, opened).when(UpdateKitchen("c-up", COORD, 500, ())).then(
+        KitchenUpdated(capacity_meals_per_day=500, leads=(), command_id="c-up")
+    )
+
+
+def test_an_unknown_kitchen_is_not_found() -> None:
+    given(kitchen_decider).when(PlanMeals("c", COORD, TODAY, 1)).refused("not_found")
