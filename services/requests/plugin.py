@@ -18,12 +18,12 @@ def launch() -> ServiceLaunch:
 
 
 def register_cli(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from services.requests import cli
+    from services.requests.cli import register
 
-    cli.register(subparsers)
+    register(subparsers)
 
 
 def demo() -> int:
-    from services.requests import demo as scripted
+    from services.requests.demo import run
 
-    return scripted.run()
+    return run()
