@@ -54,8 +54,9 @@ def exponent(currency: str) -> int:
     return places
 
 
-def parse_amount(text: str, currency: str) -> int:
-    """A decimal string in major units ("100.50") to minor units, or a refusal that says why."""
+def parse_amount(text: str, currency: str, *, allow_zero: bool = False) -> int:
+    """A decimal string in major units ("100.50") to minor units, or a refusal that says why.
+    ``allow_zero`` for the few amounts that may be nothing (a fee, a receipt corrected to zero)."""
     places = exponent(currency)
     if not isinstance(text, str):
         raise Refused('an amount must be a string such as "100.50"', code="invalid_amount")
@@ -77,7 +78,8 @@ def parse_amount(text: str, currency: str) -> int:
             code="too_many_decimals",
         )
     minor: int = int(whole) * 10**places + int((fraction + "0" * places)[:places] or "0")
-    check_minor(minor, currency)
+    if not (allow_zero and minor == 0):
+        check_minor(minor, currency)
     return minor
 
 

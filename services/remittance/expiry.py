@@ -1,0 +1,74 @@
+"""The hub's timer that voids pledges nobody funded by their deadline.
+
+It only proposes: the decider holds the rule (the command carries the time, and is refused if the
+pledge was funded meanwhile or is not yet due), and the expiry's id derives from the transfer's, so
+two timers, a restart or a retry all record the one same expiry. The grace period lets a rail's
+callback that was delayed past the deadline (dated before it) still fund the pledge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from services.remittance.donations import Donations
+from shared import telemetry
+from shared.decider import Refused
+
+_log = telemetry.get_logger("aidmesh.remit.expiry")
+
+
+class ExpiryTimer:
+    def __init__(
+        self,
+        donations: Donations,
+        *,
+        every_s: float = 30.0,
+        grace: timedelta = timedelta(minutes=10),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.donations = donations
+        self.every_s = every_s
+        self.grace = grace
+        self.clock = clock
+        self.expired = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def tick(self) -> int:
+        """Expire every pledge past its deadline and the grace; returns how many were expired."""
+        now = self.clock()
+        count = 0
+        for transfer_id in self.donations.due(now, self.grace):
+            try:
+                result = await self.donations.expire(transfer_id, now)
+            except Refused as refusal:
+                _log.info("expiry.refused", transfer_id=transfer_id, reason=refusal.code)
+                continue
+            if result["state"] == "expired":
+                count += 1
+        self.expired += count
+        return count
+
+    async def start(self) -> None:
+        self._stop.clear()
+        self._task = asyncio.create_task(self._run(), name="remit-expiry")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.every_s)
+            if self._stop.is_set():
+                return
+            try:
+                await self.tick()
+            except Exception as exc:  # a store or read model hiccup: the next tick tries again
+                _log.warning("expiry.tick_failed", error=repr(exc))

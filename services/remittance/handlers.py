@@ -1,0 +1,145 @@
+"""Load, decide, append: one command handler per aggregate kind, and the look-ups the edges need before
+a decision (which site a group or a transfer belongs to, whether a kitchen need exists).
+
+Look-ups read the event store itself where the answer must be exact (a group's registration, a
+transfer's subject), and the read model only for other services' facts (kitchen needs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+
+from services.remittance import reports
+from services.remittance.account import accounts
+from services.remittance.directory import Group, groups
+from services.remittance.events import CONTEXT, registry
+from services.remittance.transfer import transfers
+from shared.commands import CommandHandler
+from shared.decider import Refused
+from shared.endpoints import NotFound
+from shared.eventstore import EventStore, StoreUnavailable
+from shared.ids import timestamp_ms
+from shared.projection import open_db
+from shared.subjects import ALL, HUB, AggregateRef, stream_name
+
+FUTURE_SLACK = timedelta(days=1)
+"""How far ahead of this server's clock a field device's clock may run before its time is refused."""
+
+
+def at(explicit: datetime | None, command_id: str) -> datetime:
+    """When it happened: the time given, else the time inside the client's UUIDv7 id (made when the
+    record was captured, perhaps offline days ago), in UTC."""
+    moment = explicit or datetime.fromtimestamp(timestamp_ms(command_id) / 1000, UTC)
+    if moment > datetime.now(UTC) + FUTURE_SLACK:
+        raise Refused(
+            "that time is more than a day in the future: check the device's clock",
+            code="future_time",
+        )
+    return moment.astimezone(UTC)
+
+
+def group_ref(group_id: str) -> AggregateRef:
+    return AggregateRef(CONTEXT, "group", group_id, HUB, audience=ALL)
+
+
+def account_ref(group_id: str, site: str) -> AggregateRef:
+    return AggregateRef(CONTEXT, "account", group_id, site)
+
+
+def transfer_ref(transfer_id: str, site: str) -> AggregateRef:
+    return AggregateRef(CONTEXT, "transfer", transfer_id, HUB, audience=site)
+
+
+class Handlers:
+    """Everything a command needs at one site: the store, a handler per aggregate, the read model."""
+
+    def __init__(self, nc: NATS, site: str, db_path: Path | str) -> None:
+        self.nc = nc
+        self.site = site
+        self.db_path = str(db_path)
+        self.store = EventStore(nc, registry, site)
+        self.transfers = CommandHandler(self.store, transfers)
+        self.accounts = CommandHandler(self.store, accounts)
+        self.groups = CommandHandler(self.store, groups)
+        self._known_groups: dict[str, Group] = {}
+        self._transfer_sites: OrderedDict[str, AggregateRef] = OrderedDict()
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection to this site's read models (which the runners create)."""
+        try:
+            db = open_db(self.db_path, readonly=True)
+        except sqlite3.OperationalError:
+            raise StoreUnavailable("the read models are not ready yet") from None
+        try:
+            yield db
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                raise StoreUnavailable("the read models are not ready yet") from None
+            raise
+        finally:
+            db.close()
+
+    async def group(self, group_id: str) -> Group:
+        """A registered group, read from the store (registrations never change, so they are kept)."""
+        known = self._known_groups.get(group_id)
+        if known is not None:
+            return known
+        loaded = await self.store.load(group_ref(group_id))
+        found = groups.fold(e.envelope.payload for e in loaded.events)
+        if found.site is None:
+            raise NotFound(f"no group {group_id} is registered", code="unknown_group")
+        self._known_groups[group_id] = found
+        return found
+
+    async def group_here(self, group_id: str) -> Group:
+        found = await self.group(group_id)
+        if found.site != self.site:
+            raise Refused(
+                f"group {group_id} keeps its accounts at {found.site}, not {self.site}",
+                code="wrong_site",
+            )
+        return found
+
+    async def transfer(self, transfer_id: str) -> AggregateRef:
+        """The transfer's aggregate: its subject names the group's site, found in the hub's stream
+        by a direct get on a wildcard subject (exact, not a read model that may lag)."""
+        known = self._transfer_sites.get(transfer_id)
+        if known is not None:
+            return known
+        stream = stream_name(CONTEXT, HUB)
+        body = {"last_by_subj": f"ev.{CONTEXT}.{HUB}.*.transfer.{transfer_id}"}
+        try:
+            msg = await self.nc.request(
+                f"$JS.API.DIRECT.GET.{stream}", json.dumps(body).encode(), timeout=5
+            )
+        except (NatsTimeout, NoRespondersError, TimeoutError):
+            raise StoreUnavailable(f"{stream} did not answer") from None
+        headers = msg.headers or {}
+        if headers.get("Status") == "404":
+            raise NotFound("no transfer with this id has been pledged", code="unknown_transfer")
+        subject = headers.get("Nats-Subject")
+        if headers.get("Status") or not subject:
+            raise StoreUnavailable(f"{stream} could not be read")
+        ref = AggregateRef.from_subject(subject)
+        self._transfer_sites[transfer_id] = ref
+        while len(self._transfer_sites) > 10_000:
+            self._transfer_sites.popitem(last=False)
+        return ref
+
+    def need(self, need_id: str) -> reports.Json:
+        with self.read() as db:
+            found = reports.need(db, need_id)
+        if found is None:
+            raise NotFound(f"no kitchen need {need_id} is known here (yet)", code="unknown_need")
+        return found

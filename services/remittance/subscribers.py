@@ -1,0 +1,177 @@
+"""NATS edges of the remittance service: command endpoints at the hub and at each site, and the hub's
+reactor that notes the sites' facts (receipts, corrections, disputes) on the transfers they concern.
+
+Subjects are ``cmd.<site>.remit.<command>``. The reactor's command ids derive from the site events'
+ids, so a receipt delivered twice, or again after a restart, is noted once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream.nats import NatsBroker
+from nats.aio.client import Client as NATS
+from pydantic import BaseModel
+
+from services.remittance import reports
+from services.remittance.donations import Donations
+from services.remittance.donors import DonorBook
+from services.remittance.events import (
+    CONTEXT,
+    ReceiptConfirmed,
+    ReceiptCorrected,
+    ReceiptDisputed,
+    registry,
+)
+from services.remittance.handlers import Handlers, transfer_ref
+from services.remittance.schemas import (
+    CancelRequest,
+    ConfirmReceiptRequest,
+    CorrectReceiptRequest,
+    DisburseRequest,
+    DispatchRequest,
+    DisputeRequest,
+    DonorQuery,
+    DonorRequest,
+    FundRequest,
+    GroupQuery,
+    NoQuery,
+    PledgeRequest,
+    RegisterGroupRequest,
+    ResolveRequest,
+    TransferQuery,
+)
+from services.remittance.transfer import NoteCorrection, NoteDispute, NoteReceipt
+from services.remittance.treasury import Treasury
+from shared.endpoints import command_endpoint
+from shared.envelope import Envelope, EventPayload
+from shared.reactor import Planned, Reactor
+from shared.subjects import HUB, command_subject, stream_name
+
+SITE_FACTS = frozenset({"ReceiptConfirmed", "ReceiptCorrected", "ReceiptDisputed"})
+SITE_FACT_SUBJECTS = (f"ev.{CONTEXT}.*.{HUB}.account.>",)
+Handler = Callable[[Any], Awaitable[Any]]
+
+
+def _serve(
+    broker: NatsBroker, site: str, routes: dict[str, tuple[type[BaseModel], Handler]]
+) -> None:
+    for name, (model, handle) in routes.items():
+        command_endpoint(broker, command_subject(site, CONTEXT, name), model, handle)
+
+
+def query_routes(h: Handlers) -> dict[str, tuple[type[BaseModel], Handler]]:
+    """What every site answers from its read models (the hub's hold everything)."""
+
+    async def transfer_status(q: TransferQuery) -> Any:
+        with h.read() as db:
+            return reports.transfer(db, q.transfer_id)
+
+    async def group_report(q: GroupQuery) -> Any:
+        with h.read() as db:
+            return reports.group_report(db, q.group_id)
+
+    async def group_balance(q: GroupQuery) -> Any:
+        with h.read() as db:
+            return reports.group_balance(db, q.group_id)
+
+    async def ledger_check(q: NoQuery) -> Any:
+        with h.read() as db:
+            return reports.ledger_check(db)
+
+    async def open_needs(q: NoQuery) -> Any:
+        with h.read() as db:
+            return reports.open_needs(db)
+
+    return {
+        "transfer_status": (TransferQuery, transfer_status),
+        "group_report": (GroupQuery, group_report),
+        "group_balance": (GroupQuery, group_balance),
+        "ledger_check": (NoQuery, ledger_check),
+        "open_needs": (NoQuery, open_needs),
+    }
+
+
+def serve_hub(
+    broker: NatsBroker, h: Handlers, donations: Donations, donors: DonorBook | None
+) -> None:
+    async def donor_history(q: DonorQuery) -> Any:
+        with h.read() as db:
+            return reports.donor_history(db, q.donor_ref)
+
+    async def donor_report(q: DonorQuery) -> Any:
+        with h.read() as db:
+            return reports.donor_report(db, q.donor_ref)
+
+    routes: dict[str, tuple[type[BaseModel], Handler]] = {
+        "register_group": (RegisterGroupRequest, donations.register_group),
+        "pledge": (PledgeRequest, donations.pledge),
+        "fund": (FundRequest, donations.fund),
+        "dispatch": (DispatchRequest, donations.dispatch),
+        "cancel": (CancelRequest, donations.cancel),
+        "resolve": (ResolveRequest, donations.resolve),
+        "donor_history": (DonorQuery, donor_history),
+        "donor_report": (DonorQuery, donor_report),
+        **query_routes(h),
+    }
+    if donors is not None:
+        routes["register_donor"] = (DonorRequest, donors.register)
+        routes["forget_donor"] = (DonorQuery, lambda q: donors.forget(q.donor_ref))
+    _serve(broker, h.site, routes)
+
+
+def serve_site(broker: NatsBroker, h: Handlers, treasury: Treasury) -> None:
+    _serve(
+        broker,
+        h.site,
+        {
+            "confirm_receipt": (ConfirmReceiptRequest, treasury.confirm_receipt),
+            "correct_receipt": (CorrectReceiptRequest, treasury.correct_receipt),
+            "disburse": (DisburseRequest, treasury.disburse),
+            "dispute": (DisputeRequest, treasury.dispute),
+            **query_routes(h),
+        },
+    )
+
+
+def site_facts_reactor(nc: NATS, h: Handlers) -> Reactor:
+    """At the hub: each receipt, correction or dispute a site recorded becomes a note on the
+    transfer it names (the transfer's subject carries the site the fact came from)."""
+
+    async def plan(event: Envelope[EventPayload]) -> Planned | None:
+        payload = event.payload
+        command: NoteReceipt | NoteCorrection | NoteDispute
+        match payload:
+            case ReceiptConfirmed():
+                command = NoteReceipt(
+                    payload.confirmation_id,
+                    payload.amount_minor,
+                    payload.currency,
+                    payload.received_at,
+                )
+            case ReceiptCorrected():
+                command = NoteCorrection(
+                    payload.correction_id,
+                    payload.confirmation_id,
+                    payload.amount_minor,
+                    payload.currency,
+                )
+            case ReceiptDisputed():
+                command = NoteDispute(payload.dispute_id, payload.reason)
+            case _:
+                return None
+        return Planned(h.transfers, transfer_ref(payload.transfer_id, event.site), command)
+
+    return Reactor(
+        nc,
+        "remit_site_facts",
+        registry,
+        plan,
+        stream=stream_name(CONTEXT, HUB),
+        site=HUB,
+        actor="hub",
+        filter_subjects=SITE_FACT_SUBJECTS,
+        lane=lambda e: str(getattr(e.payload, "transfer_id", e.aggregate_id)),
+        only=SITE_FACTS,
+    )

@@ -1,0 +1,163 @@
+"""The acceptance run, against real nats-servers: a donor pledges and funds at the hub while the
+site is cut off; the site confirms receipt and disburses to a kitchen need offline, every record sent
+twice; the link returns; the donor's report shows the disbursement and the ledger balances."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.ids import uuid7
+from tests.services.remittance.kit import Kitchen, ask, must, remittance
+from tests.sitekit import running_sites, wait_until
+
+pytestmark = pytest.mark.slow
+GROUP = "err-bahri-7"
+
+
+async def twice(nc: Any, site: str, command: str, payload: dict[str, Any]) -> Any:
+    """Send a record, then send it again as a device would after a lost reply."""
+    first = await must(nc, site, command, payload)
+    again = await must(nc, site, command, payload)
+    assert again == first or command in ("pledge", "fund", "dispatch")
+    return first
+
+
+async def test_a_transfer_completes_across_an_outage_and_no_money_appears_twice(
+    tmp_path: Path,
+) -> None:
+    async with (
+        running_sites(tmp_path, sites=("dili",), contexts=("requests", "remit")) as net,
+        remittance(net, "hub", tmp_path / "var") as _hub,
+        remittance(net, "dili", tmp_path / "var") as _dili,
+    ):
+        hub, dili = net.nc("hub"), net.nc("dili")
+        await must(
+            hub,
+            "hub",
+            "register_group",
+            {"registration_id": uuid7(), "group_id": GROUP, "site": "dili", "label": "ERR Bahri 7"},
+        )
+        kitchen = Kitchen(dili, "dili", "kitchen-bahri-1")
+        await kitchen.need("need-rice-200kg", 30_000_000)
+
+        async def hub_sees_the_need() -> bool:
+            needs = await must(hub, "hub", "open_needs", {})
+            return any(n["need_id"] == "need-rice-200kg" for n in needs)
+
+        await wait_until(hub_sees_the_need, timeout=60)
+        await wait_until(lambda: _site_knows_group(dili), timeout=60)
+
+        await net.link("dili").down("refuse")
+        transfer = uuid7()
+        await twice(
+            hub,
+            "hub",
+            "pledge",
+            {
+                "transfer_id": transfer,
+                "donor_ref": "donor-amina",
+                "group_id": GROUP,
+                "need_id": "need-rice-200kg",
+                "amount": "100.00",
+                "currency": "GBP",
+            },
+        )
+        await twice(
+            hub,
+            "hub",
+            "fund",
+            {
+                "funding_id": uuid7(),
+                "transfer_id": transfer,
+                "collector_ref": "collector-london",
+                "amount": "100.00",
+                "currency": "GBP",
+            },
+        )
+        sent = await twice(
+            hub,
+            "hub",
+            "dispatch",
+            {
+                "dispatch_id": uuid7(),
+                "transfer_id": transfer,
+                "channel": "agent",
+                "agent_ref": "hawala-7",
+                "fee": "2.00",
+                "rate": "4850.25",
+                "to_currency": "MMK",
+            },
+        )
+        assert sent["delivered"] == "475324.50"
+
+        received_at = datetime(2025, 3, 2, 8, 30, tzinfo=UTC).isoformat()
+        confirmation = {
+            "confirmation_id": uuid7(),
+            "group_id": GROUP,
+            "transfer_id": transfer,
+            "amount": "475324.50",
+            "currency": "MMK",
+            "received_at": received_at,
+        }
+        await twice(dili, "dili", "confirm_receipt", confirmation)
+        await twice(
+            dili,
+            "dili",
+            "disburse",
+            {
+                "disbursement_id": uuid7(),
+                "group_id": GROUP,
+                "amount": "475324.50",
+                "currency": "MMK",
+                "purpose": "kitchen_need",
+                "need_id": "need-rice-200kg",
+                "receipt_ref": "book-4/17",
+            },
+        )
+        await kitchen.met("need-rice-200kg")
+        await kitchen.meals(datetime.now(UTC).date(), 180)
+        offline = await must(dili, "dili", "group_balance", {"group_id": GROUP})
+        assert offline["balance"] == []  # all of it spent, none of it twice
+
+        await net.link("dili").up()
+        await must(dili, "dili", "confirm_receipt", confirmation)  # a third time, once linked
+
+        async def report() -> dict[str, Any]:
+            result: dict[str, Any] = await must(
+                hub, "hub", "donor_report", {"donor_ref": "donor-amina"}
+            )
+            return result
+
+        async def disbursed() -> bool:
+            r = await report()
+            return (
+                bool(r["transfers"])
+                and r["transfers"][0]["state"] == "disbursed"
+                and bool(r["kitchens"] and r["kitchens"][0]["meals_served_since"])
+            )
+
+        await wait_until(disbursed, timeout=90)
+        mine = (await report())["transfers"][0]
+        assert [t["state"] for t in mine["timeline"]] == ["pledged", "funded", "sent", "received"]
+        assert mine["timeline"][-1]["at"].startswith("2025-03-02T08:30")  # when it was received
+        (spent,) = mine["disbursements"]
+        assert spent["from_this_transfer"] == {"amount": "475324.50", "currency": "MMK"}
+        assert spent["need"]["met"] is True
+        assert mine["received"] == {"amount": "475324.50", "currency": "MMK"}
+        for site, nc in (("hub", hub), ("dili", dili)):
+            check = await must(nc, site, "ledger_check", {})
+            assert check["balanced"], check
+            assert set(check["sum_per_currency"].values()) <= {"0.00"}
+            assert check["in_transit"] == [], check
+        check = await must(hub, "hub", "ledger_check", {})
+        # funding 2 legs, dispatch 5, receipt 2, disbursement 2: each once, though each was sent twice
+        assert check["postings"] == 11
+
+
+async def _site_knows_group(dili: Any) -> bool:
+    reply = await ask(dili, "dili", "group_report", {"group_id": GROUP})
+    return reply.ok
