@@ -93,6 +93,9 @@ from shared.ids import child_id
 from shared.subjects import AggregateRef
 
 _log = telemetry.get_logger("aidmesh.requests")
+# Ids derived from a client's command id (``child_id(command_id, n)``), one number per use, so no
+# two commands ever share an id. The timer numbers its own from 100 (see timers.py).
+CONTACT, FIRST_STEP, GIVE_BACK = 0, 1, 2
 LATEST_TIMEZONE = timedelta(hours=14)
 """A kitchen's "today" can be UTC's tomorrow (UTC+14 at most): meals dated up to then are accepted."""
 
@@ -155,7 +158,7 @@ class Handlers:
         contact_ref = None
         record = record_of(command)
         if record is not None:
-            contact_ref = child_id(command.command_id, 0)
+            contact_ref = child_id(command.command_id, CONTACT)
             await self.vault.put(contact_ref, record)
         opened = OpenRequest(
             command.command_id,
@@ -189,7 +192,7 @@ class Handlers:
         settings = (await self.site_state()).settings
         base = meta(command.command_id, actor.id)
         take = TakeClaim(command.command_id, command.request_id, settings.default_max_claims)
-        await self.volunteers.handle(self.ref("volunteer", volunteer_id), take, step(base, 1))
+        await self.volunteers.handle(self.ref("volunteer", volunteer_id), take, step(base, FIRST_STEP))
         expires = base.occurred_at + timedelta(minutes=settings.claim_expiry_minutes)
         claim = ClaimRequest(command.command_id, actor, volunteer_id, expires)
         try:
@@ -238,7 +241,7 @@ class Handlers:
         return view(outcome.state)
 
     async def drop_claim(
-        self, request_id: str, ended: EndedClaim, base: CommandMeta, *, index: int = 2
+        self, request_id: str, ended: EndedClaim, base: CommandMeta, *, index: int = GIVE_BACK
     ) -> None:
         """Give a claim's place back on the volunteer. Never raises: if the store is away, the
         timer's reconciliation gives it back later."""
@@ -268,7 +271,7 @@ class Handlers:
             command.command_id, actor, command.duplicate_id, outcome.state.contact_ref
         )
         after = await self.requests.handle(
-            self.ref("request", command.survivor_id), absorb, step(base, 1)
+            self.ref("request", command.survivor_id), absorb, step(base, FIRST_STEP)
         )
         return {"duplicate": view(outcome.state), "survivor": view(after.state)}
 

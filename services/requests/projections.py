@@ -66,6 +66,13 @@ def milli(quantity: Decimal) -> int:
     return int(quantity * 1000)
 
 
+def _create(db: sqlite3.Connection, ddl: str) -> None:
+    """Statement by statement: ``executescript`` would commit the runner's open transaction."""
+    for statement in ddl.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 def _drop(db: sqlite3.Connection, *tables: str) -> None:
     for table in tables:
         db.execute(f"DROP TABLE IF EXISTS {table}")
@@ -78,7 +85,8 @@ class RequestBoard:
     version = 1
 
     def create(self, db: sqlite3.Connection) -> None:
-        db.executescript(
+        _create(
+            db,
             """
             CREATE TABLE IF NOT EXISTS rq_requests (
                 request_id TEXT PRIMARY KEY, category TEXT, urgency TEXT, ward TEXT,
@@ -91,7 +99,7 @@ class RequestBoard:
             CREATE TABLE IF NOT EXISTS rq_claims (
                 claim_id TEXT PRIMARY KEY, request_id TEXT, volunteer_id TEXT,
                 started_at TEXT, ended_at TEXT, outcome TEXT);
-            """
+            """,
         )
 
     def drop(self, db: sqlite3.Connection) -> None:
@@ -187,7 +195,8 @@ class VolunteerLoad:
     version = 1
 
     def create(self, db: sqlite3.Connection) -> None:
-        db.executescript(
+        _create(
+            db,
             """
             CREATE TABLE IF NOT EXISTS vl_volunteers (
                 volunteer_id TEXT PRIMARY KEY, ward TEXT, area_id TEXT, skills TEXT,
@@ -196,7 +205,7 @@ class VolunteerLoad:
                 fulfilled INTEGER DEFAULT 0, updated_at TEXT);
             CREATE TABLE IF NOT EXISTS vl_claims (
                 claim_id TEXT PRIMARY KEY, volunteer_id TEXT, request_id TEXT, taken_at TEXT);
-            """
+            """,
         )
 
     def drop(self, db: sqlite3.Connection) -> None:
@@ -266,7 +275,8 @@ class KitchenDashboard:
     version = 1
 
     def create(self, db: sqlite3.Connection) -> None:
-        db.executescript(
+        _create(
+            db,
             """
             CREATE TABLE IF NOT EXISTS kt_kitchens (
                 kitchen_id TEXT PRIMARY KEY, name TEXT, ward TEXT, area_id TEXT,
@@ -281,7 +291,7 @@ class KitchenDashboard:
                 need_id TEXT PRIMARY KEY, kitchen_id TEXT, item TEXT, quantity INTEGER,
                 unit TEXT, estimated_cost_minor INTEGER, currency TEXT, status TEXT,
                 posted_at TEXT, met_at TEXT, how TEXT);
-            """
+            """,
         )
 
     def drop(self, db: sqlite3.Connection) -> None:
@@ -360,7 +370,8 @@ class SiteDefinitions:
     version = 1
 
     def create(self, db: sqlite3.Connection) -> None:
-        db.executescript(
+        _create(
+            db,
             """
             CREATE TABLE IF NOT EXISTS sd_areas (
                 area_id TEXT PRIMARY KEY, name TEXT, level TEXT, parent_id TEXT,
@@ -372,7 +383,7 @@ class SiteDefinitions:
                 site TEXT PRIMARY KEY, default_max_claims INTEGER, claim_expiry_minutes INTEGER,
                 urgent_alert_minutes INTEGER);
             CREATE TABLE IF NOT EXISTS sd_coordinators (coordinator_id TEXT PRIMARY KEY);
-            """
+            """,
         )
 
     def drop(self, db: sqlite3.Connection) -> None:
@@ -421,7 +432,8 @@ class SiteSummary:
     version = 1
 
     def create(self, db: sqlite3.Connection) -> None:
-        db.executescript(
+        _create(
+            db,
             """
             CREATE TABLE IF NOT EXISTS sm_requests (
                 site TEXT, request_id TEXT, ward TEXT, category TEXT, urgency TEXT, status TEXT,
@@ -438,7 +450,7 @@ class SiteSummary:
                 site TEXT, need_id TEXT, ward TEXT, open INTEGER, PRIMARY KEY (site, need_id));
             CREATE TABLE IF NOT EXISTS sm_alerts (
                 site TEXT, ward TEXT, alerts INTEGER, PRIMARY KEY (site, ward));
-            """
+            """,
         )
 
     def drop(self, db: sqlite3.Connection) -> None:

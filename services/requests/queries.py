@@ -208,7 +208,11 @@ def _summary_of(db: sqlite3.Connection, site: str, today: date) -> dict[str, Any
         "open_by_category": _counts(db, f"SELECT category, count(*) {open_only}", site),
         "open_by_urgency": _counts(db, f"SELECT urgency, count(*) {open_only}", site),
         "open_by_ward": _counts(db, f"SELECT ward, count(*) {open_only}", site),
-        "volunteers": {"active": volunteers[0], "claims": volunteers[1], "resting": volunteers[2]},
+        "volunteers": {
+            "registered": volunteers[0],
+            "active_claims": volunteers[1],
+            "resting": volunteers[2],
+        },
         "kitchens": db.execute(
             "SELECT count(*) FROM sm_kitchens WHERE site = ?", (site,)
         ).fetchone()[0],

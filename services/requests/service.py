@@ -3,6 +3,8 @@ timer) and its read models; at the hub only the site summary, built from every s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from services.requests.api import make_app
 from services.requests.events import CONTEXT, registry
 from services.requests.handlers import Handlers
@@ -26,7 +28,20 @@ KIND_OF = {
 """Which aggregate kind each site projection reads (the server filters the rest out)."""
 
 
+@dataclass(frozen=True)
+class Wiring:
+    """What :func:`wire` built, for tests and the benchmark to reach behind the endpoints."""
+
+    reads: ReadSide
+    handlers: Handlers | None = None
+    timer: SiteTimer | None = None
+
+
 async def build(service: Service) -> None:
+    await wire(service)
+
+
+async def wire(service: Service) -> Wiring:
     env = service.env
     assert service.nc is not None
     db_path = env.db_path("read")
@@ -38,7 +53,8 @@ async def build(service: Service) -> None:
                 service.nc, SiteSummary(), registry, db_path=db_path, stream=stream, site=env.site
             )
         )
-        operations = hub_operations(ReadSide(db_path))
+        wiring = Wiring(ReadSide(db_path))
+        operations = hub_operations(wiring.reads)
     else:
         if service.local is None:
             raise SystemExit("the requests service at a field site needs AIDMESH_LOCAL_URL")
@@ -68,6 +84,7 @@ async def build(service: Service) -> None:
         reads = ReadSide(db_path, handlers)
         operations = site_operations(handlers, reads)
         timer = SiteTimer(handlers, reads.connect)
+        wiring = Wiring(reads, handlers, timer)
 
         async def stop_vault() -> None:
             vault.close()
@@ -77,3 +94,4 @@ async def build(service: Service) -> None:
         service.on_stop(timer.stop)
     install(service.broker, env.site, operations)
     service.app = make_app(env.site, operations)
+    return wiring

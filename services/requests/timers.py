@@ -34,6 +34,8 @@ from shared.eventstore import EventConflict
 from shared.ids import child_id
 
 _log = telemetry.get_logger("aidmesh.requests.timer")
+EXPIRY, RECONCILIATION, ALERT_ROUND = 101, 104, 1000
+"""``child_id`` numbers for the timer's commands, apart from those of the client's steps."""
 LOST_CLAIM_GRACE = timedelta(minutes=10)
 """How long after the claim expiry a volunteer's place for a claim that never took hold is kept."""
 
@@ -102,12 +104,12 @@ class SiteTimer:
             due = datetime.fromisoformat(open_since) + delay
             if due <= now:
                 alert = AlertUnclaimed(open_round, settings.urgent_alert_minutes)
-                when = _meta(child_id(request_id, open_round), due, request_id)
+                when = _meta(child_id(request_id, ALERT_ROUND + open_round), due, request_id)
                 done.alerted += await self._run_one("request", request_id, alert, when)
         for volunteer_id, claim_id, request_id, outcome in stale:
             ended: ClaimOutcome = outcome if outcome else "lost"  # type: ignore[assignment]
             drop = DropClaim(claim_id, request_id, ended)
-            when = _meta(child_id(claim_id, 4), lost_before, claim_id)
+            when = _meta(child_id(claim_id, RECONCILIATION), lost_before, claim_id)
             done.reconciled += await self._run_one("volunteer", volunteer_id, drop, when)
         if done.expired or done.alerted or done.reconciled:
             _log.info(
@@ -116,14 +118,14 @@ class SiteTimer:
         return done
 
     async def _expire(self, request_id: str, claim_id: str, expires_at: datetime) -> int:
-        when = _meta(child_id(claim_id, 1), expires_at, claim_id)
+        when = _meta(child_id(claim_id, EXPIRY), expires_at, claim_id)
         handler = self._handlers.requests
         try:
             outcome = await handler.handle(
                 self._handlers.ref("request", request_id), ExpireClaim(claim_id), when
             )
         except (Refused, EventConflict) as exc:
-            _log.info("timer.skipped", kind="expiry", reason=type(exc).__name__)
+            _log.info("timer.skipped", kind="expiry", reason=str(exc))
             return 0
         for event in outcome.events:
             ended = claim_outcome(event.payload)

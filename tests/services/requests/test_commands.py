@@ -1,0 +1,350 @@
+"""The service against real nats-servers: the claim race, retries, the limit, the lifecycle, merges,
+kitchens, and the timer's expiries, alerts and reconciliation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import nats
+import pytest
+
+from services.requests import inputs
+from services.requests.events import registry
+from services.requests.handlers import Handlers
+from services.requests.request import EndedClaim
+from services.requests.timers import SiteTimer
+from services.requests.volunteer import TakeClaim
+from shared.commands import meta
+from shared.decider import Refused
+from shared.eventstore import EventStore
+from shared.ids import uuid7
+from shared.sites import Sites
+from tests.services.requests.harness import (
+    Running,
+    as_volunteer,
+    ask,
+    command,
+    ok,
+    refused,
+    register,
+    service_at,
+    set_up_site,
+    until_listed,
+)
+from tests.sitekit import read_stream, running_sites, wait_until
+
+SITE = "dili"
+
+
+@pytest.fixture(scope="module")
+async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sites]:
+    async with running_sites(
+        tmp_path_factory.mktemp("requests"), sites=(SITE,), contexts=("requests",)
+    ) as sites:
+        yield sites
+
+
+@pytest.fixture(scope="module")
+async def running(net: Sites, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
+    async with service_at(net, SITE, tmp_path_factory.mktemp("var")) as svc:
+        await set_up_site(net.nc(SITE), SITE, max_claims=2)
+        yield svc
+
+
+async def create(net: Sites, area: str = "w1-a", **fields: object) -> str:
+    body = {"category": "food", "urgency": "urgent", "area_id": area, "household_size": 3}
+    result = await ok(net.nc(SITE), SITE, "create_request", command(**(body | fields)))
+    return str(result["request_id"])
+
+
+async def types_of(net: Sites, kind: str, aggregate_id: str) -> list[str]:
+    subject = f"ev.requests.{SITE}.hub.{kind}.{aggregate_id}"
+    messages = await read_stream(net.nc(SITE), "REQUESTS_DILI", subject)
+    return [json.loads(data)["type"] for _, _, data in messages]
+
+
+async def test_two_volunteers_claim_the_same_request_at_once_exactly_one_wins(
+    net: Sites, running: Running
+) -> None:
+    """One claim through the service's NATS endpoint, the other at the same moment through a
+    second, independent handler stack on its own connection (another process): the store decides,
+    and the losing claim gives its place on the volunteer back."""
+    nc = net.nc(SITE)
+    for volunteer in ("race-a", "race-b"):
+        await ok(
+            nc,
+            SITE,
+            "register_volunteer",
+            command(volunteer_id=volunteer, area_id="w1-a", skills=["food"], max_claims=20),
+        )
+    other_nc = await nats.connect(net.runtimes[SITE].server.url)
+    other = Handlers(EventStore(other_nc, registry, SITE), SITE, vault=None)
+    requests = [await create(net) for _ in range(8)]
+
+    async def elsewhere(request_id: str) -> Exception | None:
+        claim = inputs.ClaimRequest(**as_volunteer("race-b", request_id=request_id))
+        try:
+            await other.claim_request(claim)
+        except Refused as refusal:
+            return refusal
+        return None
+
+    try:
+        outcomes = [
+            await asyncio.gather(
+                ask(nc, SITE, "claim_request", as_volunteer("race-a", request_id=r)),
+                elsewhere(r),
+            )
+            for r in requests
+        ]
+    finally:
+        await other_nc.close()
+    wins = {"race-a": 0, "race-b": 0}
+    for request_id, (here, there) in zip(requests, outcomes, strict=True):
+        assert here.ok != (there is None), "exactly one claim wins"
+        loser = here.error.message if here.error else str(there)
+        assert "is already claimed by race-" in loser
+        wins["race-a" if here.ok else "race-b"] += 1
+        assert (await types_of(net, "request", request_id)).count("RequestClaimed") == 1
+    fresh = Handlers(EventStore(net.nc(SITE), registry, SITE), SITE, vault=None)
+    for volunteer, won in wins.items():
+        state = await fresh.volunteer_state(volunteer)
+        assert len(state.active) == won, "a lost claim gives its place back"
+        assert len(state.ended) == len(requests) - won
+
+
+async def test_a_retried_create_with_the_same_client_id_makes_one_request(
+    net: Sites, running: Running
+) -> None:
+    nc = net.nc(SITE)
+    body = command(category="medicine", urgency="normal", area_id="w2-b", name="Ana Belo")
+    first, *again = await asyncio.gather(*(ask(nc, SITE, "create_request", body) for _ in range(3)))
+    assert first.ok
+    assert all(r.ok and r.result == first.result for r in again)
+    request_id = first.result["request_id"]
+    later = await ok(nc, SITE, "create_request", body)  # a retry long after
+    assert later["request_id"] == request_id
+    assert await types_of(net, "request", request_id) == ["RequestOpened"]
+    rows = await until_listed(nc, SITE, "list_requests", {"area_id": "w2-b"}, 1)
+    assert [r["request_id"] for r in rows].count(request_id) == 1
+
+
+async def test_a_volunteer_at_the_limit_is_refused(net: Sites, running: Running) -> None:
+    nc = net.nc(SITE)
+    await register(nc, SITE, "busy-bee")
+    held = [await create(net) for _ in range(3)]
+    for request_id in held[:2]:
+        await ok(nc, SITE, "claim_request", as_volunteer("busy-bee", request_id=request_id))
+    error = await refused(nc, SITE, "claim_request", as_volunteer("busy-bee", request_id=held[2]))
+    assert error.code == "at_limit"
+    assert (
+        error.message == "busy-bee is at the limit of 2 active claims; finish or release one first"
+    )
+    assert "RequestClaimed" not in await types_of(net, "request", held[2])
+    await ok(nc, SITE, "fulfil_request", as_volunteer("busy-bee", request_id=held[0]))
+    await ok(nc, SITE, "claim_request", as_volunteer("busy-bee", request_id=held[2]))
+    assert len((await running.handlers.volunteer_state("busy-bee")).active) == 2
+
+
+async def test_a_request_goes_through_its_lifecycle_and_the_contact_is_guarded(
+    net: Sites, running: Running
+) -> None:
+    nc = net.nc(SITE)
+    await register(nc, SITE, "mya", "w2-a")
+    await register(nc, SITE, "tun", "w1-b")
+    rid = await create(net, "w2-a", name="Daw Khin", phone="+95 9 7312 4455", need="insulin")
+    match = await ok(nc, SITE, "match_request", {"request_id": rid})
+    assert match["suggestions"][0]["volunteer_id"] == "mya"
+    assert match["suggestions"][0]["proximity"] == "street"
+    error = await refused(
+        nc, SITE, "read_contact", {"request_id": rid, "actor": "mya", "role": "volunteer"}
+    )
+    assert error.code == "not_allowed"
+    await ok(nc, SITE, "claim_request", as_volunteer("mya", request_id=rid))
+    contact = await ok(
+        nc, SITE, "read_contact", {"request_id": rid, "actor": "mya", "role": "volunteer"}
+    )
+    assert contact["contact"] == {"name": "Daw Khin", "phone": "+95 9 7312 4455", "need": "insulin"}
+    error = await refused(
+        nc, SITE, "read_contact", {"request_id": rid, "actor": "tun", "role": "volunteer"}
+    )
+    assert error.code == "not_allowed"
+    error = await refused(
+        nc, SITE, "read_contact", {"request_id": rid, "actor": "tun", "role": "coordinator"}
+    )
+    assert error.code == "not_coordinator"
+    await ok(nc, SITE, "start_request", as_volunteer("mya", request_id=rid))
+    error = await refused(nc, SITE, "fulfil_request", as_volunteer("tun", request_id=rid))
+    assert error.code == "not_allowed"
+    signposted = await ok(
+        nc, SITE, "signpost_request", as_volunteer("mya", request_id=rid, entry_id="clinic-1")
+    )
+    assert signposted["status"] == "signposted"
+    assert await types_of(net, "request", rid) == [
+        "RequestOpened",
+        "RequestClaimed",
+        "RequestStarted",
+        "RequestSignposted",
+    ]
+    assert not (await running.handlers.volunteer_state("mya")).active
+    error = await refused(
+        nc, SITE, "read_contact", {"request_id": rid, "actor": "mya", "role": "volunteer"}
+    )
+    assert error.code == "not_allowed", "the claim ended with the referral"
+    directory = await until_listed(nc, SITE, "list_directory", {}, 1)
+    assert directory[0]["entry_id"] == "clinic-1"
+
+    async def referred() -> bool:
+        rows = await ok(nc, SITE, "list_directory", {})
+        return bool(rows[0]["referrals"] >= 1)
+
+    await wait_until(referred, timeout=30)
+
+
+async def test_a_duplicate_intake_is_merged_and_forgetting_forgets_both(
+    net: Sites, running: Running
+) -> None:
+    nc = net.nc(SITE)
+    by_phone = await create(net, "w1-b", name="U Aung", phone="+95 9 111 222")
+    by_neighbour = await create(net, "w1-b", need="U Aung on street b needs rice")
+    merged = await ok(
+        nc, SITE, "merge_requests", command(duplicate_id=by_neighbour, survivor_id=by_phone)
+    )
+    assert merged["duplicate"]["status"] == "merged"
+    contact = await ok(nc, SITE, "read_contact", {"request_id": by_phone, **_coordinator()})
+    assert contact["duplicates"] == [{"need": "U Aung on street b needs rice"}]
+    error = await refused(
+        nc, SITE, "claim_request", command(request_id=by_neighbour, volunteer_id="mya")
+    )
+    assert by_phone in error.message
+    forgotten = await ok(nc, SITE, "forget_contact", command(request_id=by_neighbour))
+    assert forgotten["forgotten_entries"] == 2
+    for request_id in (by_phone, by_neighbour):
+        error = await refused(
+            nc, SITE, "read_contact", {"request_id": request_id, **_coordinator()}
+        )
+        assert error.code in ("forgotten", "no_contact")
+
+
+def _coordinator() -> dict[str, str]:
+    return {"actor": "coord-aye", "role": "coordinator"}
+
+
+async def test_a_kitchen_posts_needs_and_serves_meals_on_the_contract_subject(
+    net: Sites, running: Running
+) -> None:
+    nc = net.nc(SITE)
+    await register(nc, SITE, "cook", "w2-b")
+    await ok(
+        nc,
+        SITE,
+        "open_kitchen",
+        command(
+            kitchen_id="k-w2", name="Ward 2 kitchen", area_id="w2-b", capacity=300, leads=["cook"]
+        ),
+    )
+    lead = {"actor": "cook", "role": "volunteer", "kitchen_id": "k-w2"}
+    await ok(
+        nc,
+        SITE,
+        "receive_stock",
+        {"command_id": uuid7(), **lead, "item": "rice", "quantity": "120.5", "unit": "kg"},
+    )
+    await ok(
+        nc,
+        SITE,
+        "use_stock",
+        {"command_id": uuid7(), **lead, "item": "rice", "quantity": 20, "unit": "kg"},
+    )
+    error = await refused(
+        nc,
+        SITE,
+        "use_stock",
+        {"command_id": uuid7(), **lead, "item": "rice", "quantity": 500, "unit": "kg"},
+    )
+    assert error.message == "only 100.5 kg of rice in stock; record what came in first"
+    today = datetime.now(UTC).date().isoformat()
+    await ok(nc, SITE, "plan_meals", {"command_id": uuid7(), **lead, "day": today, "meals": 280})
+    await ok(nc, SITE, "serve_meals", {"command_id": uuid7(), **lead, "day": today, "meals": 150})
+    await ok(nc, SITE, "serve_meals", {"command_id": uuid7(), **lead, "day": today, "meals": 120})
+    await ok(
+        nc,
+        SITE,
+        "post_need",
+        {
+            "command_id": uuid7(),
+            **lead,
+            "need_id": "n-rice",
+            "item": "rice",
+            "quantity": 200,
+            "unit": "kg",
+            "estimated_cost_minor": 300000,
+            "currency": "MMK",
+        },
+    )
+    assert await types_of(net, "kitchen", "k-w2") == [
+        "KitchenOpened",
+        "StockReceived",
+        "StockUsed",
+        "MealsPlanned",
+        "MealsServed",
+        "MealsServed",
+        "KitchenNeedPosted",
+    ]
+
+    async def dashboard_ready() -> bool:
+        rows = await ok(nc, SITE, "kitchen_dashboard", {"kitchen_id": "k-w2"})
+        return bool(rows and rows[0]["open_needs"])
+
+    await wait_until(dashboard_ready, timeout=30)
+    (board,) = await ok(nc, SITE, "kitchen_dashboard", {"kitchen_id": "k-w2"})
+    assert board["stock"] == {"rice": "100.5 kg"}
+    assert board["meals"] == [{"day": today, "planned": 280, "served": 270}]
+    assert board["open_needs"][0]["estimated_cost_minor"] == 300000
+    await ok(nc, SITE, "meet_need", command(kitchen_id="k-w2", need_id="n-rice", how="funded"))
+    error = await refused(
+        nc, SITE, "meet_need", command(kitchen_id="k-w2", need_id="n-rice", how="funded")
+    )
+    assert error.code == "already_met"
+
+
+async def test_the_timer_expires_claims_alerts_once_and_gives_places_back(
+    net: Sites, running: Running
+) -> None:
+    nc = net.nc(SITE)
+    await register(nc, SITE, "late-lin", "w2-a")
+    claimed = await create(net, "w2-a")
+    waiting = await create(net, "w2-a")
+    await ok(nc, SITE, "claim_request", as_volunteer("late-lin", request_id=claimed))
+    # A place taken by a claim that never reached the request (a crash between the two steps).
+    base = meta(uuid7(), "late-lin")
+    lost = EndedClaim(base.command_id, "late-lin", "lost")
+    await running.handlers.volunteers.handle(
+        running.handlers.ref("volunteer", "late-lin"),
+        TakeClaim(lost.claim_id, waiting, 2),
+        base,
+    )
+    reads = running.wiring.reads
+
+    async def seen() -> bool:
+        rows = await ok(nc, SITE, "list_volunteers", {"area_id": "w2-a"})
+        lin = next((r for r in rows if r["volunteer_id"] == "late-lin"), None)
+        return lin is not None and lin["active"] == 2
+
+    await wait_until(seen, timeout=30)
+    later = datetime.now(UTC) + timedelta(minutes=90)
+    timers = [SiteTimer(running.handlers, reads.connect) for _ in range(2)]
+    first, second = await asyncio.gather(*(t.tick(later) for t in timers))
+    assert first.reconciled + second.reconciled == 1
+    assert "ClaimExpired" in await types_of(net, "request", claimed)
+    alerts = (await types_of(net, "request", waiting)).count("UrgentRequestUnclaimed")
+    assert alerts == 1
+    await asyncio.sleep(1)  # let the read model catch up, then tick again: nothing doubles
+    await timers[0].tick(later)
+    assert (await types_of(net, "request", waiting)).count("UrgentRequestUnclaimed") == 1
+    assert (await types_of(net, "request", claimed)).count("ClaimExpired") == 1
+    state = await running.handlers.volunteer_state("late-lin")
+    assert not state.active, "the expired claim and the lost one both gave their places back"
