@@ -192,7 +192,9 @@ class Handlers:
         settings = (await self.site_state()).settings
         base = meta(command.command_id, actor.id)
         take = TakeClaim(command.command_id, command.request_id, settings.default_max_claims)
-        await self.volunteers.handle(self.ref("volunteer", volunteer_id), take, step(base, FIRST_STEP))
+        await self.volunteers.handle(
+            self.ref("volunteer", volunteer_id), take, step(base, FIRST_STEP)
+        )
         expires = base.occurred_at + timedelta(minutes=settings.claim_expiry_minutes)
         claim = ClaimRequest(command.command_id, actor, volunteer_id, expires)
         try:
