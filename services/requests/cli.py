@@ -524,3 +524,17 @@ def _need(args: argparse.Namespace) -> dict[str, Any]:
 
 def _met(args: argparse.Namespace) -> dict[str, Any]:
     return {"kitchen_id": args.kitchen_id, "need_id": args.need_id, "how": args.how}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """This service's subcommands alone, parsed exactly as ``aidmesh`` parses them (``python -m
+    services.requests.cli requests list``): usable while another service's plugin is broken."""
+    parser = argparse.ArgumentParser(prog="aidmesh")
+    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

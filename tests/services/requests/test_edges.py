@@ -1,0 +1,189 @@
+"""Bad input at every edge (NATS, HTTP, CLI) gets a clear error and changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.ids import uuid7
+from shared.sites import Sites
+from tests.services.requests.harness import Running, ask, command, ok, service_at, set_up_site
+from tests.sitekit import running_sites
+
+SITE = "dili"
+NAME, PHONE = "Ana Maria Belo", "+670 7755 1234"
+
+
+@pytest.fixture(scope="module")
+async def net(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sites]:
+    async with running_sites(
+        tmp_path_factory.mktemp("edges"), sites=(SITE,), contexts=("requests",)
+    ) as sites:
+        yield sites
+
+
+@pytest.fixture(scope="module")
+async def running(net: Sites, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running]:
+    async with service_at(net, SITE, tmp_path_factory.mktemp("var")) as svc:
+        await set_up_site(net.nc(SITE), SITE)
+        yield svc
+
+
+def good(**changes: Any) -> dict[str, Any]:
+    body = command(category="food", urgency="urgent", area_id="w1-a", household_size=4)
+    body |= {"name": NAME, "phone": PHONE}
+    return body | changes
+
+
+BAD: list[tuple[str, dict[str, Any] | bytes, str, str]] = [
+    ("wrong type", good(household_size="four"), "invalid", "household_size"),
+    ("unknown category", good(category="fishing"), "invalid", "category"),
+    ("oversize text", good(need="x" * 1001), "invalid", "need"),
+    ("oversize name", good(name="y" * 101), "invalid", "name"),
+    ("unknown area", good(area_id="ward-99"), "unknown_area", "ward-99"),
+    ("bad command id", good(command_id="1234"), "invalid", "command_id"),
+    ("bad area id", good(area_id="w1 a; drop"), "invalid", "area_id"),
+    ("unknown field", good(income=120), "invalid", "income"),
+    ("not json", b"\x00{not json", "invalid", ""),
+    ("a role no edge accepts", good(role="system"), "invalid", "role"),
+]
+
+
+async def footprint(net: Sites, running: Running) -> tuple[int, int]:
+    """Events at the site, and records in the site's vault."""
+    events = (await net.js(SITE).stream_info("REQUESTS_DILI")).state.messages
+    vault = getattr(running.handlers.vault, "kv")  # noqa: B009
+    status = await vault.status()
+    return events, status.values
+
+
+async def test_bad_input_over_nats_is_refused_clearly_and_changes_nothing(
+    net: Sites, running: Running
+) -> None:
+    nc = net.nc(SITE)
+    await ok(nc, SITE, "create_request", good())  # the good one works
+    before = await footprint(net, running)
+    for what, body, code, field in BAD:
+        reply = await ask(nc, SITE, "create_request", body)
+        assert not reply.ok, what
+        assert reply.error is not None
+        assert reply.error.code == code, (what, reply.error)
+        assert field in reply.error.message, (what, reply.error.message)
+        assert NAME not in reply.model_dump_json(), "input is never echoed"
+    for operation, body, code in [
+        ("claim_request", command(request_id="not-a-uuid"), "invalid"),
+        ("claim_request", command(request_id=uuid7()), "not_found"),
+        ("fulfil_request", command(request_id=uuid7()), "not_found"),
+        ("signpost_request", command(request_id=uuid7(), entry_id="nowhere"), "not_found"),
+        (
+            "register_volunteer",
+            command(volunteer_id="v1", area_id="w1-a", skills=["juggling"]),
+            "invalid",
+        ),
+        ("serve_meals", command(kitchen_id="k9", day="yesterday", meals=3), "invalid"),
+        (
+            "receive_stock",
+            command(kitchen_id="k9", item="rice", quantity="-4", unit="kg"),
+            "invalid",
+        ),
+        ("create_request", {**good(), "actor": "coord-nobody"}, "not_coordinator"),
+    ]:
+        reply = await ask(nc, SITE, operation, body)
+        assert reply.error is not None, operation
+        assert reply.error.code == code, (operation, reply.error)
+        assert reply.error.message
+    assert await footprint(net, running) == before
+
+
+async def test_bad_input_over_http_is_refused_clearly_and_changes_nothing(
+    net: Sites, running: Running
+) -> None:
+    app = running.service.app
+    assert app is not None
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://site") as client:
+        created = await client.post("/requests", json=good())
+        assert created.status_code == 200, created.text
+        assert created.json()["result"]["status"] == "open"
+        before = await footprint(net, running)
+        for what, body, code, field in BAD:
+            if isinstance(body, bytes):
+                answer = await client.post(
+                    "/requests", content=body, headers={"content-type": "application/json"}
+                )
+            else:
+                answer = await client.post("/requests", json=body)
+            assert answer.status_code in (409, 422), (what, answer.text)
+            error = answer.json()["error"]
+            assert error["code"] == code, (what, error)
+            assert field in error["message"], (what, error)
+            assert NAME not in answer.text
+        listed = await client.get("/requests", params={"category": "fishing"})
+        assert listed.status_code == 422
+        assert listed.json()["error"]["code"] == "invalid"
+        missing = await client.get("/requests/one", params={"request_id": uuid7()})
+        assert missing.status_code == 404
+        openapi = (await client.get("/openapi.json")).json()
+        assert "/requests/claim" in openapi["paths"]
+        assert await footprint(net, running) == before
+
+
+async def cli(net: Sites, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in its own process (the service answers from this test's event loop meanwhile)."""
+    return await asyncio.to_thread(_cli, net, *args)
+
+
+def _cli(net: Sites, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "AIDMESH_NATS_URL": net.runtimes[SITE].server.url,
+        "AIDMESH_ACTOR": "coord-aye",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "services.requests.cli", *args, "--site", SITE],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_bad_input_on_the_command_line_is_refused_clearly_and_changes_nothing(
+    net: Sites, running: Running
+) -> None:
+    fine = await cli(net, "requests", "create", "--category", "food", "--area", "w1-b", "--json")
+    assert fine.returncode == 0, fine.stderr
+    assert json.loads(fine.stdout)["status"] == "open"
+    before = await footprint(net, running)
+    base = ["requests", "create", "--area", "w1-b", "--name", NAME]
+    for args, code, words in [
+        ([*base, "--category", "fishing"], 2, "invalid choice: 'fishing'"),
+        ([*base, "--category", "food", "--household", "four"], 2, "invalid int value"),
+        (
+            [*base, "--category", "food", "--need", "x" * 1001],
+            1,
+            "need: String should have at most 1000",
+        ),
+        (["requests", "create", "--category", "food", "--area", "w9"], 1, "unknown area 'w9'"),
+        (["requests", "claim", "not-an-id"], 1, "request_id: Value error, must be a UUIDv7"),
+        (["requests", "claim", uuid7()], 1, "no such request"),
+        (
+            ["kitchens", "stock-in", "k1", "--item", "rice", "--quantity", "lots", "--unit", "kg"],
+            1,
+            "quantity",
+        ),
+    ]:
+        done = await cli(net, *args)
+        assert done.returncode == code, (args, done.stdout, done.stderr)
+        assert words in done.stderr, (args, done.stderr)
+        assert NAME not in done.stderr + done.stdout
+    assert await footprint(net, running) == before
