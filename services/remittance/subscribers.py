@@ -47,7 +47,7 @@ from services.remittance.treasury import Treasury
 from shared.endpoints import command_endpoint
 from shared.envelope import Envelope, EventPayload
 from shared.reactor import Planned, Reactor
-from shared.subjects import HUB, command_subject, stream_name
+from shared.subjects import HUB, AggregateRef, command_subject, stream_name
 
 SITE_FACTS = frozenset({"ReceiptConfirmed", "ReceiptCorrected", "ReceiptDisputed"})
 SITE_FACT_SUBJECTS = (f"ev.{CONTEXT}.*.{HUB}.account.>",)
@@ -135,33 +135,38 @@ def serve_site(broker: NatsBroker, h: Handlers, treasury: Treasury) -> None:
     )
 
 
+def site_fact_note(
+    event: Envelope[EventPayload],
+) -> tuple[AggregateRef, NoteReceipt | NoteCorrection | NoteDispute] | None:
+    """The note a site's fact calls for on its transfer (whose subject names the fact's site)."""
+    payload = event.payload
+    command: NoteReceipt | NoteCorrection | NoteDispute
+    match payload:
+        case ReceiptConfirmed():
+            command = NoteReceipt(
+                payload.confirmation_id, payload.amount_minor, payload.currency, payload.received_at
+            )
+        case ReceiptCorrected():
+            command = NoteCorrection(
+                payload.correction_id,
+                payload.confirmation_id,
+                payload.amount_minor,
+                payload.currency,
+            )
+        case ReceiptDisputed():
+            command = NoteDispute(payload.dispute_id, payload.reason)
+        case _:
+            return None
+    return transfer_ref(payload.transfer_id, event.site), command
+
+
 def site_facts_reactor(nc: NATS, h: Handlers) -> Reactor:
     """At the hub: each receipt, correction or dispute a site recorded becomes a note on the
-    transfer it names (the transfer's subject carries the site the fact came from)."""
+    transfer it names."""
 
     async def plan(event: Envelope[EventPayload]) -> Planned | None:
-        payload = event.payload
-        command: NoteReceipt | NoteCorrection | NoteDispute
-        match payload:
-            case ReceiptConfirmed():
-                command = NoteReceipt(
-                    payload.confirmation_id,
-                    payload.amount_minor,
-                    payload.currency,
-                    payload.received_at,
-                )
-            case ReceiptCorrected():
-                command = NoteCorrection(
-                    payload.correction_id,
-                    payload.confirmation_id,
-                    payload.amount_minor,
-                    payload.currency,
-                )
-            case ReceiptDisputed():
-                command = NoteDispute(payload.dispute_id, payload.reason)
-            case _:
-                return None
-        return Planned(h.transfers, transfer_ref(payload.transfer_id, event.site), command)
+        note = site_fact_note(event)
+        return Planned(h.transfers, *note) if note else None
 
     return Reactor(
         nc,
