@@ -1,0 +1,108 @@
+"""The HTTP JSON API (OpenAPI at ``/docs``) for the web pages of a later issue: the same inputs, the
+same handlers and the same reply and error format as the NATS commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Query
+
+from services.comms.handlers import Comms
+from services.comms.inputs import (
+    AckInput,
+    AddressInput,
+    AlertInput,
+    BoardQuery,
+    ChannelInput,
+    InboxQuery,
+    KeyInput,
+    NoInput,
+    OutboxQuery,
+    ReadInput,
+    ResendInput,
+    SendInput,
+    StatusQuery,
+)
+from services.comms.subscribers import endpoints
+from shared.endpoints import Reply, install_http_errors
+
+
+def create_app(comms: Comms, var: Path) -> FastAPI:
+    app = FastAPI(
+        title=f"aidmesh comms at {comms.site}",
+        description="Store-and-forward messaging and alerts across intermittent links.",
+        version="1",
+    )
+    install_http_errors(app)
+    table = endpoints(comms, var)
+
+    async def call(name: str, value: Any) -> Reply:
+        _, handle = table[name]
+        return Reply(ok=True, result=await handle(value))
+
+    @app.post("/messages", tags=["messages"], summary="send a message (retry-safe by message_id)")
+    async def send(body: SendInput) -> Reply:
+        return await call("send", body)
+
+    @app.get("/messages/{message_id}", tags=["messages"], summary="one message's delivery state")
+    async def status(message_id: str) -> Reply:
+        return await call("status", StatusQuery(message_id=message_id))
+
+    @app.post("/messages/read", tags=["messages"], summary="a recipient has read a message")
+    async def read(body: ReadInput) -> Reply:
+        return await call("read", body)
+
+    @app.post("/messages/resend", tags=["messages"], summary="resend to who it has not reached")
+    async def resend(body: ResendInput) -> Reply:
+        return await call("resend", body)
+
+    @app.get("/inbox", tags=["messages"], summary="a person's or role's inbox at this site")
+    async def inbox(q: Annotated[InboxQuery, Query()]) -> Reply:
+        return await call("inbox", q)
+
+    @app.get("/outbox", tags=["messages"], summary="this site's messages, per destination state")
+    async def outbox(q: Annotated[OutboxQuery, Query()]) -> Reply:
+        return await call("outbox", q)
+
+    @app.post("/alerts", tags=["alerts"], summary="raise an alert for every site or an area")
+    async def raise_alert(body: AlertInput) -> Reply:
+        return await call("raise_alert", body)
+
+    @app.post("/alerts/ack", tags=["alerts"], summary="acknowledge an alert at this site")
+    async def ack(body: AckInput) -> Reply:
+        return await call("ack_alert", body)
+
+    @app.get("/alerts", tags=["alerts"], summary="the acknowledgement board")
+    async def alerts(q: Annotated[BoardQuery, Query()]) -> Reply:
+        return await call("board", q)
+
+    @app.get("/traffic", tags=["links"], summary="bytes per priority class over each link")
+    async def traffic() -> Reply:
+        return await call("traffic", NoInput())
+
+    @app.get("/directory", tags=["directory"], summary="sites, addresses and channels known here")
+    async def directory() -> Reply:
+        return await call("directory", NoInput())
+
+    @app.post("/directory/addresses", tags=["directory"], summary="list an address of this site")
+    async def list_address(body: AddressInput) -> Reply:
+        return await call("list_address", body)
+
+    @app.post("/directory/addresses/unlist", tags=["directory"], summary="unlist an address")
+    async def unlist_address(body: AddressInput) -> Reply:
+        return await call("unlist_address", body)
+
+    @app.post("/channels", tags=["directory"], summary="open a channel (hub only)")
+    async def open_channel(body: ChannelInput) -> Reply:
+        return await call("open_channel", body)
+
+    @app.post("/channels/sites", tags=["directory"], summary="change a channel's sites (hub)")
+    async def channel_sites(body: ChannelInput) -> Reply:
+        return await call("set_channel_sites", body)
+
+    @app.put("/keys", tags=["keys"], summary="store (or generate) this site's key for a channel")
+    async def set_key(body: KeyInput) -> Reply:
+        return await call("set_key", body)
+
+    return app

@@ -1,0 +1,135 @@
+"""How the comms service is put together at one site: store, keys, read models, reactors, timer,
+endpoints and HTTP API. ``__main__`` runs it under ``shared.service``; tests build the same thing in
+process against real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from nats.js.errors import NotFoundError
+
+from services.comms import urgent
+from services.comms.api import create_app
+from services.comms.events import registry
+from services.comms.handlers import Comms
+from services.comms.keys import ChannelKeys
+from services.comms.queries import Reads
+from services.comms.subscribers import reactors, register_endpoints, runners
+from services.comms.timers import ExpiryTimer
+from shared import telemetry
+from shared.eventstore import EventStore
+from shared.projector import ProjectionRunner
+from shared.reactor import Reactor
+from shared.service import Service
+from shared.subjects import stream_name
+from shared.vault import Vault, master_key
+
+_log = telemetry.get_logger("aidmesh.comms")
+
+
+async def build(service: Service, *, timer_interval: float = 1.0) -> Comms:
+    env, nc = service.env, service.nc
+    assert nc is not None, "connect the service first"
+    site = env.site
+    vault = None
+    keys_dir = env.var / "keys"
+    if service.local is not None:
+        vault = await Vault(
+            service.local,
+            site,
+            "comms_keys",
+            master_key(keys_dir / f"comms-{site}.master"),
+            keys_dir / f"comms-{site}-keys.db",
+        ).open()
+    keys = ChannelKeys(vault)
+    loaded = await keys.load_file(keys_dir / f"comms-{site}-channels.json")
+    if loaded:
+        _log.info("comms.keys_loaded", channels=loaded)
+    db_path = env.db_path("readmodels")
+    comms = Comms(EventStore(nc, registry, site), site, Reads(db_path, site), keys)
+    consumers = Consumers(runners(nc, site, db_path), reactors(nc, comms))
+    register_endpoints(service.broker, comms, env.var)
+    service.app = create_app(comms, env.var)
+    timer = ExpiryTimer(comms, timer_interval)
+    waiting = _UrgentAlerts(service, comms)
+
+    async def close() -> None:
+        comms.reads.close()
+        if vault is not None:
+            vault.close()
+
+    for start in (consumers.start, comms.list_self, timer.start, waiting.start):
+        service.on_start(start)
+    for stop in (close, timer.stop, waiting.stop, consumers.stop):
+        service.on_stop(stop)  # run in reverse: consumers first
+    return comms
+
+
+class Consumers:
+    """This service's runners and reactors, started in order (read models before the reactors that
+    read them) and stopped all at once: each waits out its current fetch, about a second, and a
+    dozen of them one after another would outlast the supervisor's patience on SIGTERM."""
+
+    def __init__(self, projections: list[ProjectionRunner], reactors: list[Reactor]) -> None:
+        self.projections = projections
+        self.reactors = reactors
+
+    async def start(self) -> None:
+        for runner in self.projections:
+            await runner.start()
+        for reactor in self.reactors:
+            await reactor.start()
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(r.stop() for r in self.reactors))
+        await asyncio.gather(*(r.stop() for r in self.projections))
+
+
+class _UrgentAlerts:
+    """The reactor on the requests service's stream, started once that stream exists (the requests
+    service may come up later, or not run in this deployment at all)."""
+
+    def __init__(self, service: Service, comms: Comms) -> None:
+        assert service.nc is not None
+        self._nc = service.nc
+        self._site = comms.site
+        self._stream = stream_name(urgent.REQUESTS_CONTEXT, comms.site)
+        self.reactor = Reactor(
+            service.nc,
+            "comms_urgent_alerts",
+            urgent.registry,
+            urgent.UrgentAlerts(comms).plan,
+            stream=self._stream,
+            site=comms.site,
+            actor=f"comms@{comms.site}",
+            filter_subjects=(f"ev.{urgent.REQUESTS_CONTEXT}.{comms.site}.>",),
+            only=urgent.ONLY,
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._started = False
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._when_stream_exists(), name="comms-urgent-wait")
+
+    async def _when_stream_exists(self) -> None:
+        js = self._nc.jetstream()
+        while True:
+            try:
+                await js.stream_info(self._stream)
+                break
+            except NotFoundError:
+                await asyncio.sleep(5)
+            except Exception as exc:  # the server is restarting: look again shortly
+                _log.warning("comms.urgent_wait", error=repr(exc))
+                await asyncio.sleep(5)
+        await self.reactor.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._started:
+            await self.reactor.stop()

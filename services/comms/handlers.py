@@ -1,0 +1,361 @@
+"""The comms service at one site: validated input in, decided events out, queries answered.
+
+This is where the edge does what a decider may not: read the clock (only to check a client's id is
+not from the future), read the directory, seal and open bodies with the site's channel keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from services.comms import addresses
+from services.comms.addresses import Directory
+from services.comms.alert import AcknowledgeAlert, RaiseAlert, acks, board, raised
+from services.comms.custody import relay, tracking
+from services.comms.decider import (
+    ack_ref,
+    alert_ref,
+    book_ref,
+    channel_ref,
+    delivery_ref,
+    message_ref,
+)
+from services.comms.delivery import MarkRead, delivery
+from services.comms.directory import (
+    ListAddress,
+    OpenChannel,
+    SetChannelSites,
+    UnlistAddress,
+    book,
+    channel,
+    published,
+)
+from services.comms.events import MAX_BODY_BYTES, Priority
+from services.comms.inputs import (
+    AckInput,
+    AddressInput,
+    AlertInput,
+    BoardQuery,
+    ChannelInput,
+    InboxQuery,
+    KeyInput,
+    OutboxQuery,
+    ReadInput,
+    ResendInput,
+    SendInput,
+    StatusQuery,
+)
+from services.comms.keys import ChannelKeys, decode_key, encode_key, new_key
+from services.comms.message import MarkResent, SendMessage, message
+from services.comms.projections import iso
+from services.comms.queries import Reads
+from services.comms.sealing import SealError, open_sealed, seal
+from shared.commands import AggregateStore, CommandHandler, CommandMeta, meta
+from shared.decider import Refused
+from shared.endpoints import NotFound
+from shared.ids import child_id, uuid7
+from shared.subjects import HUB
+
+DEFAULT_LIFETIME: dict[Priority, timedelta] = {
+    "emergency": timedelta(hours=12),
+    "high": timedelta(days=2),
+    "normal": timedelta(days=7),
+    "bulk": timedelta(days=14),
+}
+CLOCK_SKEW = timedelta(minutes=5)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Comms:
+    def __init__(
+        self,
+        store: AggregateStore,
+        site: str,
+        reads: Reads,
+        keys: ChannelKeys,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.site = site
+        self.reads = reads
+        self.keys = keys
+        self.clock = clock
+        self.messages = CommandHandler(store, message)
+        self.relays = CommandHandler(store, relay)
+        self.tracking = CommandHandler(store, tracking)
+        self.deliveries = CommandHandler(store, delivery)
+        self.raised = CommandHandler(store, raised)
+        self.boards = CommandHandler(store, board)
+        self.acks = CommandHandler(store, acks)
+        self.books = CommandHandler(store, book)
+        self.published = CommandHandler(store, published)
+        self.channels = CommandHandler(store, channel)
+
+    def _meta(self, command_id: str, actor: str) -> CommandMeta:
+        """The command's time is its UUIDv7's (when it was made, perhaps offline); a time from the
+        future means a broken clock, which would let a message dodge its own lifetime."""
+        made = meta(command_id, actor)
+        if made.occurred_at > self.clock() + CLOCK_SKEW:
+            raise Refused(
+                "the command id's time is in the future: check this device's clock", code="bad_id"
+            )
+        return made
+
+    # --- messages ------------------------------------------------------------------------------
+
+    async def send(self, inp: SendInput, *, resend_of: str | None = None) -> dict[str, Any]:
+        made = self._meta(inp.message_id, inp.sender)
+        expires_at = _expiry(inp.priority, made.occurred_at, inp.expires_at, inp.lifetime_seconds)
+        if len(inp.body.encode()) > MAX_BODY_BYTES:
+            raise Refused(
+                f"the body is larger than {MAX_BODY_BYTES} bytes: send it as an attachment",
+                code="too_large",
+            )
+        directory = self.reads.directory()
+        sealed, body = await self._seal(directory, inp.channel, inp.body, inp.message_id)
+        command = SendMessage(
+            site=self.site,
+            priority=inp.priority,
+            sender=inp.sender,
+            to=tuple(inp.to),
+            channel=inp.channel,
+            sealed=sealed,
+            body=body,
+            expires_at=expires_at,
+            at=made.occurred_at,
+            directory=directory,
+            attachments=tuple(inp.attachments),
+            resend_of=resend_of,
+        )
+        ref = message_ref(inp.priority, inp.message_id, self.site)
+        outcome = await self.messages.handle(ref, command, made)
+        sent = outcome.state.sent
+        assert sent is not None
+        return {
+            "message_id": inp.message_id,
+            "priority": sent.priority,
+            "sealed": sent.sealed,
+            "expires_at": iso(sent.expires_at),
+            "state": "queued",
+            "retry": not outcome.events,
+        }
+
+    async def _seal(
+        self, directory: Directory, name: str, text: str, item_id: str
+    ) -> tuple[bool, str]:
+        known = directory.channels.get(name)
+        if known is None or known.public:
+            return False, text  # an unknown channel is refused by the decider, with its reason
+        key = await self.keys.get(name)
+        if key is None:
+            raise Refused(
+                f"this site holds no key for channel {name!r}: provision one with "
+                "`aidmesh msg key` (the same key at every site of the channel)",
+                code="no_key",
+            )
+        return True, seal(key, text, item_id, name)
+
+    async def mark_read(self, inp: ReadInput) -> dict[str, Any]:
+        found = self.reads.message(inp.message_id)
+        if found is None:
+            raise NotFound("no such message has reached this site")
+        made = self._meta(inp.command_id, inp.reader)
+        ref = delivery_ref(found["priority"], inp.message_id, self.site)
+        await self.deliveries.handle(ref, MarkRead(self.site, inp.reader, made.occurred_at), made)
+        return {"message_id": inp.message_id, "reader": inp.reader, "read": True}
+
+    async def resend(self, inp: ResendInput) -> dict[str, Any]:
+        """A new message to the destinations the original has not reached, linked to it."""
+        original = self.reads.status(inp.original)
+        if original is None or original["origin"] != self.site:
+            raise NotFound("no such message was sent from this site")
+        open_sites = {
+            d["site"] for d in original["destinations"] if d["state"] not in ("delivered",)
+        }
+        to = [
+            a
+            for a in original["to"]
+            if (addresses.site_of(a) in open_sites) or (addresses.site_of(a) is None and open_sites)
+        ]
+        if not to:
+            raise Refused(
+                "it has reached every destination: there is nothing to resend",
+                code="nothing_to_resend",
+            )
+        text = await self._opened_body(original)
+        if text is None:
+            raise Refused(
+                f"this site holds no key for channel {original['channel']!r}", code="no_key"
+            )
+        again = SendInput(
+            message_id=inp.message_id,
+            sender=original["sender"],
+            to=to,
+            priority=inp.priority or original["priority"],
+            channel=original["channel"],
+            body=text,
+            expires_at=inp.expires_at,
+            lifetime_seconds=inp.lifetime_seconds,
+            attachments=original["attachments"],
+        )
+        result = await self.send(again, resend_of=inp.original)
+        mark = CommandMeta(
+            child_id(inp.message_id, 1), original["sender"], self.clock(), inp.message_id
+        )
+        ref = message_ref(original["priority"], inp.original, self.site)
+        await self.messages.handle(ref, MarkResent(inp.message_id), mark)
+        return result | {"resend_of": inp.original}
+
+    async def _opened_body(self, item: dict[str, Any]) -> str | None:
+        if not item["sealed"]:
+            return str(item["body"])
+        key = await self.keys.get(item["channel"])
+        if key is None:
+            return None
+        try:
+            return open_sealed(key, item["body"], item["message_id"], item["channel"])
+        except SealError:
+            return None
+
+    # --- directory, channels, keys -----------------------------------------------------------
+
+    async def list_self(self) -> None:
+        """Every site lists itself on start (no event when it already has)."""
+        await self.books.handle(
+            book_ref(self.site),
+            ListAddress(self.site, f"site:{self.site}"),
+            CommandMeta(uuid7(), f"comms@{self.site}", self.clock()),
+        )
+
+    async def list_address(self, inp: AddressInput) -> dict[str, Any]:
+        made = self._meta(inp.command_id, f"operator@{self.site}")
+        await self.books.handle(book_ref(self.site), ListAddress(self.site, inp.address), made)
+        return {"address": inp.address, "listed": True}
+
+    async def unlist_address(self, inp: AddressInput) -> dict[str, Any]:
+        made = self._meta(inp.command_id, f"operator@{self.site}")
+        await self.books.handle(book_ref(self.site), UnlistAddress(self.site, inp.address), made)
+        return {"address": inp.address, "listed": False}
+
+    async def open_channel(self, inp: ChannelInput) -> dict[str, Any]:
+        if self.site != HUB:
+            raise Refused("channels are opened at the hub", code="hub_only")
+        made = self._meta(inp.command_id, f"operator@{self.site}")
+        known = self.reads.directory().sites
+        command = OpenChannel(inp.name, inp.public, tuple(inp.sites), known)
+        await self.channels.handle(channel_ref(inp.name), command, made)
+        return {"channel": inp.name, "public": inp.public, "sites": sorted(inp.sites) or ["all"]}
+
+    async def set_channel_sites(self, inp: ChannelInput) -> dict[str, Any]:
+        if self.site != HUB:
+            raise Refused("channels are changed at the hub", code="hub_only")
+        made = self._meta(inp.command_id, f"operator@{self.site}")
+        known = self.reads.directory().sites
+        await self.channels.handle(
+            channel_ref(inp.name), SetChannelSites(tuple(inp.sites), known), made
+        )
+        return {"channel": inp.name, "sites": sorted(inp.sites) or ["all"]}
+
+    async def set_key(self, inp: KeyInput) -> dict[str, Any]:
+        key = decode_key(inp.key) if inp.key else new_key()
+        held = await self.keys.get(inp.channel)
+        if held is not None and not inp.replace:
+            if held == key:
+                return {"channel": inp.channel, "stored": True}
+            raise Refused(
+                f"this site already holds a key for {inp.channel!r}; replacing it makes the "
+                "messages sealed with it unreadable here: ask with replace to do so",
+                code="exists",
+            )
+        await self.keys.put(inp.channel, key)
+        answer: dict[str, Any] = {"channel": inp.channel, "stored": True}
+        if not inp.key:
+            answer["key"] = encode_key(key)  # shown once, to carry to the channel's other sites
+        return answer
+
+    # --- alerts ------------------------------------------------------------------------------
+
+    async def raise_alert(self, inp: AlertInput) -> dict[str, Any]:
+        made = self._meta(inp.alert_id, inp.raised_by)
+        directory = self.reads.directory()
+        sealed, text = (False, inp.text)
+        if inp.channel is not None:
+            sealed, text = await self._seal(directory, inp.channel, inp.text, inp.alert_id)
+        command = RaiseAlert(
+            site=self.site,
+            severity=inp.severity,
+            area=tuple(inp.area),
+            channel=inp.channel,
+            sealed=sealed,
+            text=text,
+            source="person",
+            raised_by=inp.raised_by,
+            directory=directory,
+        )
+        await self.raised.handle(alert_ref(inp.alert_id, self.site), command, made)
+        return {"alert_id": inp.alert_id, "area": sorted(inp.area) or ["all"], "raised": True}
+
+    async def ack_alert(self, inp: AckInput) -> dict[str, Any]:
+        made = self._meta(inp.command_id, inp.by)
+        command = AcknowledgeAlert(self.site, inp.by, made.occurred_at)
+        await self.acks.handle(ack_ref(inp.alert_id, self.site), command, made)
+        return {"alert_id": inp.alert_id, "acknowledged_by": inp.by}
+
+    # --- queries -------------------------------------------------------------------------------
+
+    async def inbox(self, q: InboxQuery) -> list[dict[str, Any]]:
+        if addresses.site_of(q.address) != self.site:
+            raise Refused(
+                f"this site ({self.site}) holds the inboxes of its own people and roles only",
+                code="not_here",
+            )
+        items = self.reads.inbox(q.address, limit=q.limit, unread_only=q.unread_only)
+        return [await self._readable(i) for i in items]
+
+    async def outbox(self, q: OutboxQuery) -> list[dict[str, Any]]:
+        return [await self._readable(i) for i in self.reads.outbox(limit=q.limit, sender=q.sender)]
+
+    async def status(self, q: StatusQuery) -> dict[str, Any]:
+        found = self.reads.status(q.message_id)
+        if found is None:
+            raise NotFound("no such message is known at this site")
+        return await self._readable(found)
+
+    async def board(self, q: BoardQuery) -> list[dict[str, Any]]:
+        out = []
+        for alert in self.reads.board(q.limit):
+            if alert["sealed"]:
+                key = await self.keys.get(alert["channel"])
+                try:
+                    assert key is not None
+                    alert["text"] = open_sealed(
+                        key, alert["text"], alert["alert_id"], alert["channel"]
+                    )
+                except (AssertionError, SealError):
+                    alert["text"] = None
+                    alert["unreadable"] = "sealed for a channel whose key this site does not hold"
+            out.append(alert)
+        return out
+
+    async def _readable(self, item: dict[str, Any]) -> dict[str, Any]:
+        text = await self._opened_body(item)
+        item["body"] = text
+        if text is None:
+            item["unreadable"] = "sealed for a channel whose key this site does not hold"
+        return item
+
+
+def _expiry(
+    priority: Priority, at: datetime, expires_at: datetime | None, lifetime: int | None
+) -> datetime:
+    if expires_at is not None and lifetime is not None:
+        raise Refused("give an expiry time or a lifetime, not both", code="invalid")
+    if expires_at is not None:
+        return expires_at.astimezone(UTC)
+    span = timedelta(seconds=lifetime) if lifetime is not None else DEFAULT_LIFETIME[priority]
+    return at + span

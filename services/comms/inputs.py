@@ -1,0 +1,122 @@
+"""What clients send, the same over NATS request-reply and HTTP: validated here, at the edge, before
+anything is decided. Every command carries a client-generated UUIDv7, so a retry is recognised."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from services.comms.events import (
+    MAX_ATTACHMENTS,
+    MAX_BODY_BYTES,
+    MAX_RECIPIENTS,
+    Address,
+    Attachment,
+    ChannelName,
+    Priority,
+    Severity,
+    SiteId,
+)
+
+Uuid7 = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+    ),
+]
+"""A client-made UUIDv7 (lowercase): time-ordered, so its time is when the command was made."""
+MAX_LIFETIME_SECONDS = 30 * 24 * 3600
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SendInput(Input):
+    message_id: Uuid7
+    """Also the command id: resending the same input after a timeout never sends twice."""
+    sender: Address
+    to: list[Address] = Field(min_length=1, max_length=MAX_RECIPIENTS)
+    priority: Priority = "normal"
+    channel: ChannelName
+    body: str = Field(default="", max_length=MAX_BODY_BYTES)
+    expires_at: AwareDatetime | None = None
+    lifetime_seconds: int | None = Field(default=None, gt=0, le=MAX_LIFETIME_SECONDS)
+    attachments: list[Attachment] = Field(default=[], max_length=MAX_ATTACHMENTS)
+
+
+class ReadInput(Input):
+    command_id: Uuid7
+    message_id: Uuid7
+    reader: Address
+
+
+class ResendInput(Input):
+    message_id: Uuid7
+    """The new message's id (and the command id)."""
+    original: Uuid7
+    priority: Priority | None = None
+    expires_at: AwareDatetime | None = None
+    lifetime_seconds: int | None = Field(default=None, gt=0, le=MAX_LIFETIME_SECONDS)
+
+
+class AddressInput(Input):
+    command_id: Uuid7
+    address: Address
+
+
+class ChannelInput(Input):
+    command_id: Uuid7
+    name: ChannelName
+    public: bool = False
+    sites: list[SiteId] = Field(default=[], max_length=256)
+    """Member sites; empty: every site."""
+
+
+class KeyInput(Input):
+    channel: ChannelName
+    key: str | None = Field(default=None, max_length=64)
+    """Base64 of 32 bytes; omit to have the site generate one (shown once, to copy to the others)."""
+    replace: bool = False
+    """A site's key for a channel is replaced only when asked: the old one opens the old messages."""
+
+
+class AlertInput(Input):
+    alert_id: Uuid7
+    raised_by: Address
+    severity: Severity = "warning"
+    text: str = Field(min_length=1, max_length=1024)
+    area: list[SiteId] = Field(default=[], max_length=64)
+    """Sites asked to acknowledge; empty: every site."""
+    channel: ChannelName | None = None
+    """Seal the text with this channel's key; omit for a public alert."""
+
+
+class AckInput(Input):
+    command_id: Uuid7
+    alert_id: Uuid7
+    by: Address
+
+
+class InboxQuery(Input):
+    address: Address
+    limit: int = Field(default=50, gt=0, le=500)
+    unread_only: bool = False
+
+
+class OutboxQuery(Input):
+    sender: Address | None = None
+    limit: int = Field(default=50, gt=0, le=500)
+
+
+class StatusQuery(Input):
+    message_id: Uuid7
+
+
+class BoardQuery(Input):
+    limit: int = Field(default=50, gt=0, le=500)
+
+
+class NoInput(Input):
+    pass

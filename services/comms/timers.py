@@ -1,0 +1,110 @@
+"""The expiry timer: when a message's lifetime ends unconfirmed, say so, never drop it silently.
+
+At every site it ends the lifetime of its own messages the hub has not confirmed taking; at the hub
+it ends custody for sites that have not confirmed delivery. Each command's id derives from the
+message id and its time is the expiry itself, so a timer that fires twice, or two timers, decide
+the very same events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import datetime
+from typing import Any
+
+from services.comms.custody import EndCustodyLifetime
+from services.comms.decider import message_ref, tracking_ref
+from services.comms.handlers import Comms
+from services.comms.message import EndLifetime
+from shared import telemetry
+from shared.commands import CommandHandler, CommandMeta
+from shared.decider import Refused
+from shared.ids import child_id
+from shared.subjects import HUB, AggregateRef
+
+SENDER_INDEX, HUB_INDEX = 1, 2
+BATCH = 500
+_log = telemetry.get_logger("aidmesh.comms.timers")
+
+
+class ExpiryTimer:
+    def __init__(self, comms: Comms, interval: float = 1.0) -> None:
+        self.comms = comms
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._done: dict[tuple[str, int], float] = {}  # decided lately; the read model may lag
+        self.ended = 0
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="comms-expiry")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception as exc:  # the store or the read model is briefly away: next tick
+                _log.warning("comms.expiry_failed", error=repr(exc))
+            await asyncio.sleep(self.interval)
+
+    async def tick(self) -> int:
+        """Decide every lifetime that has ended; returns how many commands were decided."""
+        now = self.comms.clock()
+        self._forget_old()
+        decided = 0
+        reads = self.comms.reads
+        for row in list(reads.lifetimes_ended_here(now, BATCH)):
+            mid, expired = row["message_id"], datetime.fromisoformat(row["expires_at"])
+            if self._seen(mid, SENDER_INDEX):
+                continue
+            ref = message_ref(row["priority"], mid, self.comms.site)
+            meta = self._meta(mid, SENDER_INDEX, expired)
+            decided += await self._decide(self.comms.messages, ref, EndLifetime(expired), meta)
+        if self.comms.site == HUB:
+            for row in list(reads.lifetimes_ended_in_custody(now, BATCH)):
+                mid, expired = row["message_id"], datetime.fromisoformat(row["expires_at"])
+                if self._seen(mid, HUB_INDEX):
+                    continue
+                ref = tracking_ref(row["priority"], mid, row["origin"])
+                meta = self._meta(mid, HUB_INDEX, expired)
+                command = EndCustodyLifetime(expires_at=expired, at=expired)
+                decided += await self._decide(self.comms.tracking, ref, command, meta)
+        self.ended += decided
+        return decided
+
+    def _meta(self, mid: str, index: int, expired: datetime) -> CommandMeta:
+        return CommandMeta(child_id(mid, index), f"timer@{self.comms.site}", expired, mid)
+
+    async def _decide(
+        self,
+        handler: CommandHandler[Any, Any, Any],
+        ref: AggregateRef,
+        command: object,
+        meta: CommandMeta,
+    ) -> int:
+        try:
+            await handler.handle(ref, command, meta)
+        except Refused as refusal:
+            _log.info("comms.expiry_refused", reason=refusal.message)
+            return 0
+        return 1
+
+    def _seen(self, mid: str, index: int) -> bool:
+        key = (mid, index)
+        if key in self._done:
+            return True
+        self._done[key] = time.monotonic()
+        return False
+
+    def _forget_old(self) -> None:
+        cutoff = time.monotonic() - 60
+        for key in [k for k, t in self._done.items() if t < cutoff]:
+            del self._done[key]
