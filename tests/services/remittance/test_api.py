@@ -1,0 +1,386 @@
+"""The HTTP APIs against a real nats-server: OpenAPI, the donor page, donors kept in the vault, the
+hub's flow over HTTP, replays and conflicts, and every bad amount refused with its own clear error
+and nothing posted."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+
+from services.remittance.__main__ import prepare
+from services.remittance.api import hub_app, site_app
+from services.remittance.donations import Donations
+from services.remittance.donors import DonorBook
+from services.remittance.events import registry
+from services.remittance.expiry import ExpiryTimer
+from services.remittance.handlers import Handlers
+from services.remittance.projections import FlowsProjection, LedgerProjection
+from services.remittance.rails import ManualRail, SandboxRail
+from services.remittance.treasury import Treasury
+from shared.ids import uuid7
+from shared.natsserver import NatsServer
+from shared.projector import ProjectionRunner
+from shared.streams import SourceSpec, dead_letter_stream, ensure_stream, event_stream
+from shared.subjects import events_for_site
+from shared.vault import Vault, master_key
+from tests.conftest import start_server
+from tests.sitekit import read_stream, wait_until
+
+GROUP = "kitchen-collective-dili"
+
+
+@dataclass
+class World:
+    nc: NATS
+    hub: httpx.AsyncClient
+    site: httpx.AsyncClient
+    runners: list[ProjectionRunner]
+    sandbox: SandboxRail
+    vault: Vault
+    donations: Donations
+
+    async def settled(self) -> None:
+        for runner in self.runners:
+            await runner.run_until_caught_up(timeout=60)
+
+    async def stored(self, stream: str = "REMIT_HUB") -> list[bytes]:
+        return [data for _, _, data in await read_stream(self.nc, stream)]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[NatsServer]:
+    srv = start_server(tmp_path_factory.mktemp("remit-api"))
+    yield srv  # type: ignore[misc]
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+async def world(
+    server: NatsServer, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    tmp = tmp_path_factory.mktemp("remit-api-db")
+    nc = await nats.connect(server.url)
+    js = nc.jetstream()
+    await ensure_stream(js, event_stream("remit", "hub"))
+    from_hub = tuple(SourceSpec("REMIT_HUB", f) for f in events_for_site("remit", "dili"))
+    await ensure_stream(js, event_stream("remit", "dili", sources=from_hub))  # one server: local
+    await ensure_stream(js, dead_letter_stream("hub"))
+    await ensure_stream(js, dead_letter_stream("dili"))
+    runners = []
+    parts = {}
+    for site in ("hub", "dili"):
+        db = tmp / f"{site}.db"
+        prepare(db)
+        parts[site] = Handlers(nc, site, db)
+        for projection in (LedgerProjection(), FlowsProjection()):
+            runner = ProjectionRunner(
+                nc, projection, registry, db_path=db, stream=f"REMIT_{site.upper()}", site=site
+            )
+            await runner.start()
+            runners.append(runner)
+    donations = Donations(parts["hub"])
+    sandbox = SandboxRail(
+        notify=donations.fund_from_rail, seed=7, max_delay_s=0.3, duplicate_rate=1.0
+    )
+    donations.rails = {"manual": ManualRail(), "sandbox": sandbox}
+    vault = await Vault(nc, "hub", "donors", master_key(tmp / "master"), tmp / "keys.db").open()
+    apps = (
+        hub_app(parts["hub"], donations, DonorBook(vault)),
+        site_app(parts["dili"], Treasury(parts["dili"])),
+    )
+    clients = [
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://remit")
+        for app in apps
+    ]
+    yield World(nc, clients[0], clients[1], runners, sandbox, vault, donations)
+    await sandbox.close()
+    for client in clients:
+        await client.aclose()
+    for runner in runners:
+        await runner.stop()
+    vault.close()
+    await nc.drain()
+
+
+async def post(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> httpx.Response:
+    return await client.post(path, json=body)
+
+
+async def ok(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> Any:
+    response = await post(client, path, body)
+    assert response.status_code == 200, response.text
+    return response.json()["result"]
+
+
+async def group(world: World) -> None:
+    await ok(
+        world.hub,
+        "/v1/groups",
+        {"registration_id": uuid7(), "group_id": GROUP, "site": "dili", "label": "Dili kitchens"},
+    )
+
+
+def pledge_body(**kw: Any) -> dict[str, Any]:
+    return {
+        "transfer_id": uuid7(),
+        "donor_ref": "donor-ana",
+        "group_id": GROUP,
+        "amount": "50.00",
+        "currency": "USD",
+    } | kw
+
+
+async def test_the_openapi_document_lists_the_donor_and_collector_endpoints(world: World) -> None:
+    paths = (await world.hub.get("/openapi.json")).json()["paths"]
+    for path in (
+        "/v1/pledges",
+        "/v1/fundings",
+        "/v1/dispatches",
+        "/v1/transfers/{transfer_id}",
+        "/v1/donors/{donor_ref}/report",
+        "/v1/groups/{group_id}/report",
+    ):
+        assert path in paths
+    site_paths = (await world.site.get("/openapi.json")).json()["paths"]
+    assert {"/v1/receipts", "/v1/disbursements", "/v1/disputes"} <= set(site_paths)
+
+
+async def test_the_donor_page_is_served(world: World) -> None:
+    page = await world.hub.get("/")
+    assert page.status_code == 200
+    assert "What my money did" in page.text
+    assert "textContent" in page.text and "innerHTML" not in page.text
+
+
+async def test_a_donors_contact_stays_in_the_vault_and_events_know_only_the_reference(
+    world: World,
+) -> None:
+    await group(world)
+    ref = (
+        await ok(
+            world.hub, "/v1/donors", {"email": "ana@example.org", "display_name": "Ana Soares"}
+        )
+    )["donor_ref"]
+    assert await world.vault.get(ref) == {"email": "ana@example.org", "display_name": "Ana Soares"}
+    await ok(world.hub, "/v1/pledges", pledge_body(donor_ref=ref))
+    stored = b"".join(await world.stored())
+    assert ref.encode() in stored
+    assert b"ana@example.org" not in stored and b"Soares" not in stored
+    await world.hub.delete(f"/v1/donors/{ref}")
+    assert await world.vault.get(ref) is None
+
+
+async def test_a_pledge_funded_and_dispatched_over_http_shows_its_state(world: World) -> None:
+    await group(world)
+    body = pledge_body()
+    tid = body["transfer_id"]
+    first = await ok(world.hub, "/v1/pledges", body)
+    assert first["state"] == "pledged" and "collector" in first["instructions"]
+    assert await ok(world.hub, "/v1/pledges", body) == first  # a retry: the same answer
+    conflict = await post(world.hub, "/v1/pledges", body | {"amount": "60.00"})
+    assert conflict.status_code == 409
+    assert conflict.json()["error"]["code"] == "conflict"
+    await ok(
+        world.hub,
+        "/v1/fundings",
+        {
+            "funding_id": uuid7(),
+            "transfer_id": tid,
+            "collector_ref": "c-1",
+            "amount": "50",
+            "currency": "USD",
+        },
+    )
+    sent = await ok(
+        world.hub,
+        "/v1/dispatches",
+        {
+            "dispatch_id": uuid7(),
+            "transfer_id": tid,
+            "channel": "mobile_money",
+            "agent_ref": "wallet-1",
+            "fee": "0.50",
+            "rate": "1",
+            "to_currency": "USD",
+        },
+    )
+    assert (sent["state"], sent["delivered"]) == ("sent", "49.50")
+    await world.settled()
+    status = (await world.hub.get(f"/v1/transfers/{tid}")).json()["result"]
+    assert status["state"] == "sent"
+    assert status["fee"] == {"amount": "0.50", "currency": "USD"}
+    assert [t["state"] for t in status["timeline"]] == ["pledged", "funded", "sent"]
+    missing = await world.hub.get(f"/v1/transfers/{uuid7()}")
+    assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "code", "words"),
+    [
+        ("-5.00", "USD", "negative_amount", "negative"),
+        ("0", "USD", "zero_amount", "more than zero"),
+        ("0.00", "USD", "zero_amount", "more than zero"),
+        ("10.001", "USD", "too_many_decimals", "USD has 2 decimal places"),
+        ("10.5", "JPY", "too_many_decimals", "JPY has 0 decimal places"),
+        ("10.00", "XXX", "unknown_currency", "ISO 4217"),
+        ("10.00", "usd", "unknown_currency", "ISO 4217"),
+        ("99999999999999999999", "USD", "amount_too_large", "larger than"),
+        ("1e3", "USD", "invalid_amount", "digits"),
+        ("1,000.00", "USD", "invalid_amount", "digits"),
+    ],
+)
+async def test_a_bad_amount_is_refused_with_a_clear_error_and_nothing_is_posted(
+    world: World, amount: str, currency: str, code: str, words: str
+) -> None:
+    await group(world)
+    before = len(await world.stored())
+    response = await post(world.hub, "/v1/pledges", pledge_body(amount=amount, currency=currency))
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert words in error["message"]
+    assert len(await world.stored()) == before
+
+
+async def test_an_amount_sent_as_a_json_number_is_refused(world: World) -> None:
+    before = len(await world.stored())
+    response = await post(world.hub, "/v1/pledges", pledge_body(amount=10.5))
+    assert response.status_code == 422
+    assert response.json()["error"]["details"][0]["field"] == "amount"
+    assert len(await world.stored()) == before
+
+
+@pytest.mark.parametrize("rate", ["4,850.25", "1e3", "-1", "0", "abc", "4850.1234567890123"])
+async def test_an_exchange_rate_in_the_wrong_format_is_refused_and_nothing_is_posted(
+    world: World, rate: str
+) -> None:
+    await group(world)
+    body = pledge_body()
+    await ok(world.hub, "/v1/pledges", body)
+    await ok(
+        world.hub,
+        "/v1/fundings",
+        {
+            "funding_id": uuid7(),
+            "transfer_id": body["transfer_id"],
+            "collector_ref": "c-1",
+            "amount": "50",
+            "currency": "USD",
+        },
+    )
+    before = len(await world.stored())
+    response = await post(
+        world.hub,
+        "/v1/dispatches",
+        {
+            "dispatch_id": uuid7(),
+            "transfer_id": body["transfer_id"],
+            "channel": "agent",
+            "agent_ref": "a-1",
+            "rate": rate,
+            "to_currency": "MMK",
+        },
+    )
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "invalid_rate"
+    assert "exchange rate" in response.json()["error"]["message"]
+    assert len(await world.stored()) == before
+
+
+async def test_the_site_refuses_bad_amounts_and_spending_more_than_it_holds(world: World) -> None:
+    await group(world)
+    await wait_until(lambda: _site_sees_group(world), timeout=30)
+    before = len(await world.stored("REMIT_DILI"))
+    receipt = {
+        "confirmation_id": uuid7(),
+        "group_id": GROUP,
+        "transfer_id": uuid7(),
+        "amount": "10.001",
+        "currency": "USD",
+    }
+    refused = await post(world.site, "/v1/receipts", receipt)
+    assert refused.json()["error"]["code"] == "too_many_decimals"
+    spend = {
+        "disbursement_id": uuid7(),
+        "group_id": GROUP,
+        "amount": "1.00",
+        "currency": "USD",
+        "purpose": "supplies",
+        "receipt_ref": "r-1",
+    }
+    broke = await post(world.site, "/v1/disbursements", spend)
+    assert broke.status_code == 409
+    assert broke.json()["error"]["code"] == "insufficient_funds"
+    assert len(await world.stored("REMIT_DILI")) == before
+    unknown = await post(
+        world.site, "/v1/receipts", receipt | {"group_id": "nobody", "amount": "1"}
+    )
+    assert unknown.json()["error"]["code"] == "unknown_group"
+
+
+async def _site_sees_group(world: World) -> bool:
+    messages = await read_stream(world.nc, "REMIT_DILI")
+    return any(json.loads(data)["type"] == "GroupRegistered" for _, _, data in messages)
+
+
+async def test_sandbox_callbacks_late_twice_and_out_of_order_fund_the_transfer_once(
+    world: World,
+) -> None:
+    await group(world)
+    body = pledge_body(rail="sandbox")
+    answer = await ok(world.hub, "/v1/pledges", body)
+    assert answer["rail_ref"].startswith("sandbox-") and "SANDBOX" in answer["instructions"]
+    await world.sandbox.settle()
+    calls = [c for c in world.sandbox.delivered if c.transfer_id == body["transfer_id"]]
+    assert len(calls) == 4  # pending and succeeded, each delivered twice, in random order
+    fundings = [
+        json.loads(data)
+        for data in await world.stored()
+        if b'"TransferFunded"' in data and body["transfer_id"].encode() in data
+    ]
+    assert len(fundings) == 1
+    assert fundings[0]["payload"]["collector_ref"] == "rail-sandbox"
+
+
+async def test_the_timer_expires_an_unfunded_pledge_once_and_late_money_is_refused(
+    world: World,
+) -> None:
+    await group(world)
+    body = pledge_body(expires_in_hours=1)
+    await ok(world.hub, "/v1/pledges", body)
+    await world.settled()
+    later = datetime.now(UTC) + timedelta(hours=2)
+    timer = ExpiryTimer(world.donations, grace=timedelta(0), clock=lambda: later)
+    assert await timer.tick() >= 1
+    await world.settled()
+    assert await timer.tick() == 0
+    status = (await world.hub.get(f"/v1/transfers/{body['transfer_id']}")).json()["result"]
+    assert status["state"] == "expired"
+    late = await post(
+        world.hub,
+        "/v1/fundings",
+        {
+            "funding_id": uuid7(),
+            "transfer_id": body["transfer_id"],
+            "collector_ref": "c-1",
+            "amount": "50.00",
+            "currency": "USD",
+        },
+    )
+    assert late.json()["error"]["code"] == "pledge_expired"
+    again = await world.donations.expire(body["transfer_id"], later + timedelta(days=1))
+    assert again["state"] == "expired"  # another timer, later: the same expiry, nothing new
+    expiries = [
+        d
+        for d in await world.stored()
+        if b'"TransferExpired"' in d and body["transfer_id"].encode() in d
+    ]
+    assert len(expiries) == 1
