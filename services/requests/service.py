@@ -9,7 +9,7 @@ from services.requests.api import make_app
 from services.requests.events import CONTEXT, registry
 from services.requests.handlers import Handlers
 from services.requests.operations import Operation, hub_operations, site_operations
-from services.requests.projections import SITE_PROJECTIONS, SiteSummary
+from services.requests.projections import SiteReadModels, SiteSummary
 from services.requests.readside import ReadSide
 from services.requests.subscribers import install
 from services.requests.timers import SiteTimer
@@ -18,14 +18,6 @@ from shared.projector import ProjectionRunner
 from shared.service import Service
 from shared.subjects import HUB, stream_name
 from shared.vault import Vault, master_key
-
-KIND_OF = {
-    "requests_board": "request",
-    "volunteer_load": "volunteer",
-    "kitchen_dashboard": "kitchen",
-    "site_definitions": "site",
-}
-"""Which aggregate kind each site projection reads (the server filters the rest out)."""
 
 
 @dataclass(frozen=True)
@@ -67,20 +59,17 @@ async def wire(service: Service) -> Wiring:
             keys / f"{env.site}-requests-vault.db",
         ).open()
         handlers = Handlers(EventStore(service.nc, registry, env.site), env.site, vault)
-        for projection in SITE_PROJECTIONS:
-            kind = KIND_OF.get(projection.name)
-            only = f"ev.{CONTEXT}.{env.site}.hub.{kind}.>" if kind else f"ev.{CONTEXT}.{env.site}.>"
-            service.projections.append(
-                ProjectionRunner(
-                    service.nc,
-                    projection(),
-                    registry,
-                    db_path=db_path,
-                    stream=stream,
-                    site=env.site,
-                    filter_subjects=(only,),
-                )
+        service.projections.append(
+            ProjectionRunner(
+                service.nc,
+                SiteReadModels(),
+                registry,
+                db_path=db_path,
+                stream=stream,
+                site=env.site,
+                filter_subjects=(f"ev.{CONTEXT}.{env.site}.>",),
             )
+        )
         reads = ReadSide(db_path, handlers)
         operations = site_operations(handlers, reads)
         timer = SiteTimer(handlers, reads.connect)

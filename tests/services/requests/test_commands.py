@@ -348,3 +348,33 @@ async def test_the_timer_expires_claims_alerts_once_and_gives_places_back(
     assert (await types_of(net, "request", claimed)).count("ClaimExpired") == 1
     state = await running.handlers.volunteer_state("late-lin")
     assert not state.active, "the expired claim and the lost one both gave their places back"
+
+
+async def test_the_read_models_rebuild_from_zero_to_the_same_tables(
+    net: Sites, running: Running
+) -> None:
+    runners = running.service.projections
+    assert len(runners) == 1
+
+    async def snapshot() -> dict[str, list[tuple[object, ...]]]:
+        for runner in runners:
+            await runner.run_until_caught_up(timeout=60)
+        db = running.wiring.reads.connect()
+        try:
+            tables = [
+                r[0]
+                for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if not r[0].startswith("aidmesh_")
+            ]
+            return {
+                t: sorted((tuple(r) for r in db.execute(f"SELECT * FROM {t}")), key=repr)
+                for t in tables
+            }
+        finally:
+            db.close()
+
+    before = await snapshot()
+    assert sum(len(rows) for rows in before.values()) > 50
+    for runner in runners:
+        await runner.rebuild()
+    assert await snapshot() == before

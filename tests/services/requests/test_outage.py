@@ -1,0 +1,86 @@
+"""With its uplink cut, a site keeps taking and matching requests; when the link returns, the hub's
+site summary converges to the site's own, with no personal data in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.subjects import HUB
+from tests.services.requests.harness import (
+    as_volunteer,
+    command,
+    ok,
+    register,
+    service_at,
+    set_up_site,
+)
+from tests.sitekit import read_stream, running_sites, wait_until
+
+pytestmark = pytest.mark.slow
+SITE = "dili"
+NAME, PHONE = "Maria da Costa", "+670 7723 9090"
+
+
+async def test_a_cut_off_site_keeps_working_and_the_hub_summary_converges(tmp_path: Path) -> None:
+    async with (
+        running_sites(tmp_path, sites=(SITE,), contexts=("requests",)) as net,
+        service_at(net, HUB, tmp_path / "hub-var"),
+        service_at(net, SITE, tmp_path / "site-var"),
+    ):
+        nc = net.nc(SITE)
+        await set_up_site(nc, SITE)
+        for i, area in enumerate(("w1-a", "w1-b", "w2-a")):
+            await register(nc, SITE, f"vol-{i}", area)
+        await net.link(SITE).down("freeze")
+        created = []
+        for i in range(30):
+            body = command(
+                category=("food", "medicine", "care")[i % 3],
+                urgency=("normal", "urgent", "critical")[i % 3],
+                area_id=("w1-a", "w1-b", "w2-a", "w2-b")[i % 4],
+                household_size=1 + i % 6,
+                name=NAME,
+                phone=PHONE,
+            )
+            created.append((await ok(nc, SITE, "create_request", body))["request_id"])
+        match = await ok(nc, SITE, "match_request", {"request_id": created[0]})
+        assert match["suggestions"][0]["volunteer_id"] == "vol-0"
+        for i, request_id in enumerate(created[:9]):
+            volunteer = f"vol-{i % 3}"
+            await ok(nc, SITE, "claim_request", as_volunteer(volunteer, request_id=request_id))
+            if i % 3 == 0:
+                await ok(nc, SITE, "fulfil_request", as_volunteer(volunteer, request_id=request_id))
+        await ok(nc, SITE, "forget_contact", command(request_id=created[0]))
+        backlog = await net.backlog(SITE, "requests")
+        assert backlog.up > 0, "the events are waiting at the site"
+
+        async def site_summary() -> list[dict[str, object]]:
+            rows: list[dict[str, object]] = await ok(nc, SITE, "site_summary", {})
+            return rows
+
+        async def site_settled() -> bool:
+            rows = await site_summary()
+            return bool(rows) and sum(rows[0]["requests"].values()) == 30  # type: ignore[attr-defined]
+
+        await wait_until(site_settled, timeout=60, step=0.2)
+        await net.link(SITE).up()
+        expected = await site_summary()
+        assert expected[0]["requests"] == {"open": 21, "claimed": 6, "fulfilled": 3}
+
+        async def hub_converged() -> bool:
+            return bool(await ok(net.nc(HUB), HUB, "site_summary", {"site": SITE}) == expected)
+
+        await wait_until(hub_converged, timeout=120, step=0.3)
+        summary = await ok(net.nc(HUB), HUB, "site_summary", {})
+        text = str(summary)
+        assert NAME not in text
+        assert PHONE not in text
+        assert "w1-a" not in text, "the hub's view stops at the ward"
+        assert set(summary[0]["open_by_ward"]) == {"w1", "w2"}
+        hub_events = await read_stream(net.nc(HUB), "REQUESTS_HUB")
+        assert len(hub_events) > 30
+        for _, _, data in hub_events:
+            assert NAME.encode() not in data
+            assert PHONE.encode() not in data
