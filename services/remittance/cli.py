@@ -13,7 +13,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared import cliclient
 from shared.deployment import var_dir
@@ -23,7 +23,8 @@ from shared.subjects import HUB, command_subject
 
 CONTEXT = "remit"
 UNANSWERED = ("no_service", "timeout", "unavailable")
-Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+if TYPE_CHECKING:
+    Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def outbox() -> Path:
