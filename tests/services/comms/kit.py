@@ -9,8 +9,13 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from services.comms.assembly import build
 from services.comms.events import CONTEXTS
@@ -131,3 +136,35 @@ async def comms_sites(
 async def _stop(service: Service) -> None:
     with contextlib.suppress(Exception):
         await service.stop()
+
+
+@dataclass(frozen=True)
+class Stored:
+    subject: str
+    seq: int
+    at: datetime
+    data: bytes
+
+
+async def stored(nc: NATS, stream: str, filter_subject: str) -> list[Stored]:
+    """Every message of a stream on ``filter_subject``, in stream order, with the time the stream
+    stored it (the server's clock, so messages of two streams of one server compare exactly)."""
+    js = nc.jetstream()
+    sub = await js.pull_subscribe(
+        filter_subject,
+        stream=stream,
+        config=ConsumerConfig(ack_policy=AckPolicy.NONE, inactive_threshold=30.0),
+    )
+    out: list[Stored] = []
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(1000, timeout=2)
+            except NatsTimeout:
+                break
+            for m in msgs:
+                meta = m.metadata
+                out.append(Stored(m.subject, meta.sequence.stream, meta.timestamp, m.data))
+    finally:
+        await sub.unsubscribe()
+    return out
