@@ -113,7 +113,6 @@ async def test_two_volunteers_claim_the_same_request_at_once_exactly_one_wins(
     for volunteer, won in wins.items():
         state = await fresh.volunteer_state(volunteer)
         assert len(state.active) == won, "a lost claim gives its place back"
-        assert len(state.ended) == len(requests) - won
 
 
 async def test_a_retried_create_with_the_same_client_id_makes_one_request(
