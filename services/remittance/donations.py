@@ -90,11 +90,22 @@ class Donations:
             rail=req.rail,
         )
         ref = transfer_ref(req.transfer_id, group.site)
+        existing = await self.h.find_transfer(req.transfer_id)
+        if existing is None:
+            self.h.transfers.assume_new(ref)
+        elif existing != ref:
+            raise Refused(
+                "this transfer id is already used for a pledge to another group", code="conflict"
+            )
         outcome = await self.h.transfers.handle(ref, command, meta(req.transfer_id, req.actor))
+        self.h.remember(ref)
+        state = outcome.state
+        if outcome.replayed:  # decided on an assumed-new state: read what is really there
+            state, _ = await self.h.transfers.state_of(ref)
         how = await rail.collect(Collection(req.transfer_id, amount, req.currency, expires))
         return _reply(
             ref,
-            outcome.state,
+            state,
             amount=money.major(amount, req.currency),
             currency=req.currency,
             expires_at=expires.isoformat(),

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
@@ -27,11 +28,15 @@ from services.remittance.transfer import transfers
 from shared.commands import CommandHandler
 from shared.decider import Refused
 from shared.endpoints import NotFound
+from shared.envelope import EventPayload
 from shared.eventstore import EventStore, StoreUnavailable
 from shared.ids import timestamp_ms
 from shared.projection import open_db
 from shared.subjects import ALL, HUB, AggregateRef, stream_name
 
+C = TypeVar("C")
+S = TypeVar("S")
+E = TypeVar("E", bound=EventPayload)
 FUTURE_SLACK = timedelta(days=1)
 """How far ahead of this server's clock a field device's clock may run before its time is refused."""
 
@@ -60,6 +65,18 @@ def transfer_ref(transfer_id: str, site: str) -> AggregateRef:
     return AggregateRef(CONTEXT, "transfer", transfer_id, HUB, audience=site)
 
 
+class FreshFirst(CommandHandler[C, S, E]):
+    """A command handler that can decide on a client-made id it has never seen without reading the
+    store first (creating an ephemeral consumer per new aggregate was the costliest step of a
+    pledge). Safe by the store's rules: the append expects version 0, so if the aggregate exists
+    after all, the append is recognised as a replay (same events) or refused, and the handler reads
+    and decides again."""
+
+    def assume_new(self, ref: AggregateRef) -> None:
+        if ref not in self._cache:
+            self._remember(ref, self._decider.initial_state, 0)
+
+
 class Handlers:
     """Everything a command needs at one site: the store, a handler per aggregate, the read model."""
 
@@ -68,7 +85,7 @@ class Handlers:
         self.site = site
         self.db_path = str(db_path)
         self.store = EventStore(nc, registry, site)
-        self.transfers = CommandHandler(self.store, transfers)
+        self.transfers = FreshFirst(self.store, transfers)
         self.accounts = CommandHandler(self.store, accounts)
         self.groups = CommandHandler(self.store, groups)
         self._known_groups: dict[str, Group] = {}
@@ -114,6 +131,12 @@ class Handlers:
     async def transfer(self, transfer_id: str) -> AggregateRef:
         """The transfer's aggregate: its subject names the group's site, found in the hub's stream
         by a direct get on a wildcard subject (exact, not a read model that may lag)."""
+        found = await self.find_transfer(transfer_id)
+        if found is None:
+            raise NotFound("no transfer with this id has been pledged", code="unknown_transfer")
+        return found
+
+    async def find_transfer(self, transfer_id: str) -> AggregateRef | None:
         known = self._transfer_sites.get(transfer_id)
         if known is not None:
             return known
@@ -127,7 +150,7 @@ class Handlers:
             raise StoreUnavailable(f"{stream} did not answer") from None
         headers = msg.headers or {}
         if headers.get("Status") == "404":
-            raise NotFound("no transfer with this id has been pledged", code="unknown_transfer")
+            return None
         subject = headers.get("Nats-Subject")
         if headers.get("Status") or not subject:
             raise StoreUnavailable(f"{stream} could not be read")
@@ -136,6 +159,10 @@ class Handlers:
         while len(self._transfer_sites) > 10_000:
             self._transfer_sites.popitem(last=False)
         return ref
+
+    def remember(self, ref: AggregateRef) -> None:
+        """A transfer just pledged here: its subject is known without asking the stream."""
+        self._transfer_sites[ref.id] = ref
 
     def need(self, need_id: str) -> reports.Json:
         with self.read() as db:
