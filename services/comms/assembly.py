@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass
 
 from nats.js.errors import NotFoundError
 
@@ -28,7 +29,14 @@ from shared.vault import Vault, master_key
 _log = telemetry.get_logger("aidmesh.comms")
 
 
-async def build(service: Service, *, timer_interval: float = 1.0) -> Comms:
+@dataclass(frozen=True)
+class Built:
+    comms: Comms
+    consumers: Consumers
+    timer: ExpiryTimer
+
+
+async def build(service: Service, *, timer_interval: float = 1.0) -> Built:
     env, nc = service.env, service.nc
     assert nc is not None, "connect the service first"
     site = env.site
@@ -63,7 +71,7 @@ async def build(service: Service, *, timer_interval: float = 1.0) -> Comms:
         service.on_start(start)
     for stop in (close, timer.stop, waiting.stop, consumers.stop):
         service.on_stop(stop)  # run in reverse: consumers first
-    return comms
+    return Built(comms, consumers, timer)
 
 
 class Consumers:

@@ -99,7 +99,10 @@ class Comms:
     def _meta(self, command_id: str, actor: str) -> CommandMeta:
         """The command's time is its UUIDv7's (when it was made, perhaps offline); a time from the
         future means a broken clock, which would let a message dodge its own lifetime."""
-        made = meta(command_id, actor)
+        try:
+            made = meta(command_id, actor)
+        except (ValueError, OverflowError):
+            raise Refused("the command id carries no usable time", code="bad_id") from None
         if made.occurred_at > self.clock() + CLOCK_SKEW:
             raise Refused(
                 "the command id's time is in the future: check this device's clock", code="bad_id"

@@ -17,7 +17,7 @@ from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from services.comms.assembly import build
+from services.comms.assembly import Built, build
 from services.comms.events import CONTEXTS
 from services.comms.handlers import Comms
 from services.comms.keys import encode_key, new_key
@@ -34,6 +34,7 @@ class Fleet:
     net: Sites
     services: dict[str, Service] = field(default_factory=dict)
     comms: dict[str, Comms] = field(default_factory=dict)
+    built: dict[str, Built] = field(default_factory=dict)
 
     async def ask(self, site: str, command: str, payload: dict[str, Any]) -> Reply:
         msg = await self.net.nc(site).request(
@@ -101,8 +102,9 @@ async def comms_sites(
     *,
     timer_interval: float = 0.5,
     channel: str | None = "main",
+    other_contexts: tuple[str, ...] = (),
 ) -> AsyncIterator[Fleet]:
-    async with running_sites(tmp, sites=sites, contexts=CONTEXTS) as net:
+    async with running_sites(tmp, sites=sites, contexts=(*CONTEXTS, *other_contexts)) as net:
         fleet = Fleet(net)
         try:
             for site in (HUB, *sites):
@@ -116,7 +118,8 @@ async def comms_sites(
                 )
                 service = Service(env)
                 await service.connect()
-                fleet.comms[site] = await build(service, timer_interval=timer_interval)
+                built = await build(service, timer_interval=timer_interval)
+                fleet.comms[site], fleet.built[site] = built.comms, built
                 await service.start()
                 fleet.services[site] = service
 
@@ -160,7 +163,7 @@ async def stored(nc: NATS, stream: str, filter_subject: str) -> list[Stored]:
         while True:
             try:
                 msgs = await sub.fetch(1000, timeout=2)
-            except NatsTimeout:
+            except (NatsTimeout, TimeoutError):
                 break
             for m in msgs:
                 meta = m.metadata

@@ -1,0 +1,128 @@
+"""Bad input at every edge gets a clear error and changes nothing; a retry never sends twice."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.comms.api import create_app
+from services.comms.events import CONTEXTS
+from shared.endpoints import Reply
+from shared.ids import uuid7
+from shared.subjects import stream_name
+from tests.services.comms.kit import Fleet, comms_sites, stored
+from tests.sitekit import wait_until
+
+
+async def _stored_at(fleet: Fleet, site: str) -> int:
+    js = fleet.net.js(site)
+    return sum([(await js.stream_info(stream_name(c, site))).state.messages for c in CONTEXTS])
+
+
+def _send(**changes: Any) -> dict[str, Any]:
+    base = {
+        "message_id": uuid7(),
+        "sender": "person:amy@dili",
+        "to": ["role:medic@yangon-north"],
+        "channel": "main",
+        "body": "hello",
+    }
+    return base | changes
+
+
+async def test_bad_input_is_refused_clearly_and_changes_nothing(tmp_path: Path) -> None:
+    async with comms_sites(tmp_path) as fleet:
+        await fleet.list_addresses("person:amy@dili", "role:medic@yangon-north")
+        before = await _stored_at(fleet, "dili")
+        tomorrow = int((datetime.now(UTC) + timedelta(days=1)).timestamp() * 1000)
+        hexed = f"{tomorrow:012x}"
+        future_id = f"{hexed[:8]}-{hexed[8:]}{uuid7()[13:]}"  # made by a device a day ahead
+        cases: list[tuple[dict[str, Any] | bytes, str, str]] = [
+            (_send(body="x" * 4097), "invalid", "body"),
+            (_send(body="é" * 2500), "too_large", "4096 bytes"),
+            (_send(to=["role:nobody@yangon-north"]), "unknown_recipient", "role:nobody"),
+            (_send(to=["site:atlantis"]), "unknown_recipient", "site:atlantis"),
+            (_send(to=["Amy"]), "invalid", "to"),
+            (_send(expires_at="2020-01-01T00:00:00Z"), "past_expiry", "already ended"),
+            (_send(lifetime_seconds=60, expires_at="2099-01-01T00:00:00Z"), "invalid", "not both"),
+            (_send(channel="nowhere"), "unknown_channel", "nowhere"),
+            (_send(sender="person:amy@hub"), "bad_sender", "this site"),
+            (_send(message_id="not-a-uuid"), "invalid", "message_id"),
+            (_send(message_id=future_id), "bad_id", "future"),
+            (_send(priority="urgentest"), "invalid", "priority"),
+            (_send(surprise=1), "invalid", "surprise"),
+            (b"\x00 not json", "invalid", ""),
+            (b"[1, 2, 3]", "invalid", ""),
+        ]
+        for payload, code, says in cases:
+            raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+            msg = await fleet.net.nc("dili").request("cmd.dili.comms.send", raw, timeout=10)
+            reply = Reply.model_validate_json(msg.data)
+            assert not reply.ok and reply.error is not None, payload
+            assert reply.error.code == code, (payload, reply.error)
+            text = reply.error.message + json.dumps(reply.error.details)
+            assert says in text, (says, text)
+        unknown = await fleet.ask("dili", "status", {"message_id": uuid7()})
+        assert unknown.error is not None and unknown.error.code == "not_found"
+        read = await fleet.ask(
+            "yangon-north",
+            "read",
+            {"command_id": uuid7(), "message_id": uuid7(), "reader": "role:medic@yangon-north"},
+        )
+        assert read.error is not None and read.error.code == "not_found"
+        inbox = await fleet.ask("dili", "inbox", {"address": "role:medic@yangon-north"})
+        assert inbox.error is not None and inbox.error.code == "not_here"
+        assert await _stored_at(fleet, "dili") == before
+
+
+async def test_a_retried_send_is_one_message(tmp_path: Path) -> None:
+    async with comms_sites(tmp_path) as fleet:
+        await fleet.list_addresses("person:amy@dili", "role:medic@yangon-north")
+        payload = _send()
+        first = await fleet.ok("dili", "send", payload)
+        again = await fleet.ok("dili", "send", payload)  # the client timed out and retried
+        assert again["message_id"] == first["message_id"]
+        assert again["retry"] is True
+        subject = f"ev.comms_normal.dili.hub.msg.{first['message_id']}"
+        assert len(await stored(fleet.net.nc("dili"), "COMMS_NORMAL_DILI", subject)) == 1
+        other = await fleet.ask("dili", "send", payload | {"body": "something else"})
+        assert other.error is not None and other.error.code == "duplicate_id"
+
+
+async def test_the_http_api_gives_the_same_answers(tmp_path: Path) -> None:
+    async with comms_sites(tmp_path) as fleet:
+        await fleet.list_addresses("person:amy@dili", "role:medic@yangon-north")
+        app = create_app(fleet.comms["dili"], tmp_path)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dili") as client:
+            sent = await client.post("/messages", json=_send())
+            assert sent.status_code == 200, sent.text
+            mid = sent.json()["result"]["message_id"]
+
+            async def visible() -> bool:  # read models follow the stream within milliseconds
+                return (await client.get(f"/messages/{mid}")).status_code == 200
+
+            await wait_until(visible, timeout=10)
+            status = await client.get(f"/messages/{mid}")
+            assert status.json()["result"]["body"] == "hello"
+            refused = await client.post("/messages", json=_send(to=["site:atlantis"]))
+            assert refused.status_code == 409
+            assert refused.json()["error"]["code"] == "unknown_recipient"
+            invalid = await client.post("/messages", json=_send(body=12))
+            assert invalid.status_code == 422
+            assert invalid.json()["error"]["code"] == "invalid"
+            missing = await client.get(f"/messages/{uuid7()}")
+            assert missing.status_code == 404
+            outbox = await client.get("/outbox", params={"limit": 5})
+            assert [m["message_id"] for m in outbox.json()["result"]] == [mid]
+            traffic = await client.get("/traffic")
+            assert traffic.status_code == 200
+            spec = await client.get("/openapi.json")
+            assert "/messages" in spec.json()["paths"]
+        expires = datetime.now(UTC) + timedelta(minutes=5)
+        result = await fleet.ok("dili", "send", _send(expires_at=expires.isoformat()))
+        assert result["expires_at"].startswith(expires.isoformat(timespec="seconds")[:16])
