@@ -384,3 +384,46 @@ async def test_the_timer_expires_an_unfunded_pledge_once_and_late_money_is_refus
         if b'"TransferExpired"' in d and body["transfer_id"].encode() in d
     ]
     assert len(expiries) == 1
+
+
+async def test_an_unbalanced_event_is_dead_lettered_and_the_ledger_carries_on(world: World) -> None:
+    """Money that does not balance cannot enter the ledger, even written past the service."""
+    tid = uuid7()
+    forged = {
+        "event_id": uuid7(),
+        "type": "TransferFunded",
+        "schema_version": 1,
+        "aggregate_kind": "transfer",
+        "aggregate_id": tid,
+        "site": "hub",
+        "occurred_at": "2025-03-01T00:00:00Z",
+        "actor": "mallory",
+        "correlation_id": uuid7(),
+        "payload": {
+            "transfer_id": tid,
+            "funding_id": uuid7(),
+            "rail": "manual",
+            "collector_ref": "c-1",
+            "amount_minor": 100,
+            "currency": "USD",
+            "funded_at": "2025-03-01T00:00:00Z",
+            "status": "funded",
+            "postings": [
+                {"account": "donor:d-1", "currency": "USD", "amount_minor": -100},
+                {"account": "collector:c-1", "currency": "USD", "amount_minor": 1_000_000},
+            ],
+        },
+    }
+    js = world.nc.jetstream()
+    await js.publish(f"ev.remit.hub.dili.transfer.{tid}", json.dumps(forged).encode())
+    await world.settled()
+    letters = await read_stream(world.nc, "DLQ_HUB")
+    assert any(tid.encode() in data for _, _, data in letters)
+    check = (await world.hub.get("/v1/ledger/check")).json()["result"]
+    assert check["balanced"], check
+    await group(world)
+    body = pledge_body()
+    assert (await post(world.hub, "/v1/pledges", body)).status_code == 200
+    await world.settled()  # the read models carry on past the dead letter
+    status = await world.hub.get(f"/v1/transfers/{body['transfer_id']}")
+    assert status.json()["result"]["state"] == "pledged"

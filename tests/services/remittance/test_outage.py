@@ -161,3 +161,128 @@ async def test_a_transfer_completes_across_an_outage_and_no_money_appears_twice(
 async def _site_knows_group(dili: Any) -> bool:
     reply = await ask(dili, "dili", "group_report", {"group_id": GROUP})
     return reply.ok
+
+
+async def test_a_shortfall_disputed_at_the_site_is_resolved_at_the_hub_and_late_money_recovered(
+    tmp_path: Path,
+) -> None:
+    async with (
+        running_sites(tmp_path, sites=("dili",), contexts=("requests", "remit")) as net,
+        remittance(net, "hub", tmp_path / "var") as _hub,
+        remittance(net, "dili", tmp_path / "var") as _dili,
+    ):
+        hub, dili = net.nc("hub"), net.nc("dili")
+        await must(
+            hub,
+            "hub",
+            "register_group",
+            {"registration_id": uuid7(), "group_id": GROUP, "site": "dili", "label": "ERR"},
+        )
+        await wait_until(lambda: _site_knows_group(dili), timeout=60)
+        transfer = uuid7()
+        await must(
+            hub,
+            "hub",
+            "pledge",
+            {
+                "transfer_id": transfer,
+                "donor_ref": "donor-b",
+                "group_id": GROUP,
+                "amount": "200.00",
+                "currency": "USD",
+            },
+        )
+        await must(
+            hub,
+            "hub",
+            "fund",
+            {
+                "funding_id": uuid7(),
+                "transfer_id": transfer,
+                "collector_ref": "c-9",
+                "amount": "200.00",
+                "currency": "USD",
+            },
+        )
+        await must(
+            hub,
+            "hub",
+            "dispatch",
+            {
+                "dispatch_id": uuid7(),
+                "transfer_id": transfer,
+                "channel": "hand_carry",
+                "agent_ref": "courier-2",
+                "rate": "1",
+                "to_currency": "USD",
+            },
+        )
+        await net.link("dili").down("freeze")
+        await must(
+            dili,
+            "dili",
+            "confirm_receipt",
+            {
+                "confirmation_id": uuid7(),
+                "group_id": GROUP,
+                "transfer_id": transfer,
+                "amount": "150.00",
+                "currency": "USD",
+            },
+        )
+        await must(
+            dili,
+            "dili",
+            "dispute",
+            {
+                "dispute_id": uuid7(),
+                "group_id": GROUP,
+                "transfer_id": transfer,
+                "reason": "less_than_sent",
+            },
+        )
+        await net.link("dili").up()
+
+        async def state() -> str:
+            status = await ask(hub, "hub", "transfer_status", {"transfer_id": transfer})
+            return str(status.result["state"]) if status.ok else ""
+
+        await wait_until(lambda: _is(state, "disputed"), timeout=90)
+        await must(
+            hub,
+            "hub",
+            "resolve",
+            {"resolution_id": uuid7(), "transfer_id": transfer, "resolution": "write_off"},
+        )
+        await wait_until(lambda: _is(state, "resolved"), timeout=60)
+        check = await must(hub, "hub", "ledger_check", {})
+        assert check["balanced"] and check["in_transit"] == []
+        # the rest turns up after all: confirmed as additional, it wins back the write-off
+        await must(
+            dili,
+            "dili",
+            "confirm_receipt",
+            {
+                "confirmation_id": uuid7(),
+                "group_id": GROUP,
+                "transfer_id": transfer,
+                "amount": "50.00",
+                "currency": "USD",
+                "additional": True,
+            },
+        )
+
+        async def recovered() -> bool:
+            result = await must(hub, "hub", "ledger_check", {})
+            return bool(
+                result["postings"] == 12
+            )  # fund, send, receive, write off, receive, recover
+
+        await wait_until(recovered, timeout=60)
+        check = await must(hub, "hub", "ledger_check", {})
+        assert check["balanced"] and check["in_transit"] == []
+        assert await state() == "resolved"  # one outcome, kept
+
+
+async def _is(state: Any, expected: str) -> bool:
+    return bool(await state() == expected)

@@ -1,0 +1,98 @@
+"""``aidmesh remit``: the commands exist, and a record that nothing answered is kept in the outbox and
+sent again later under the same id (so the service recognises it instead of counting it twice)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.remittance import cli
+from shared import cliclient
+from shared.cli import build_parser, main
+from shared.endpoints import Reply
+from shared.natsserver import NatsServer
+
+CONFIRM = [
+    "remit",
+    "confirm",
+    "--site",
+    "dili",
+    "--group",
+    "err-7",
+    "--transfer",
+    "0195a0c0-0000-7000-8000-000000000001",
+    "--amount",
+    "475000",
+    "--currency",
+    "MMK",
+    "--at",
+    "2025-03-02T08:30+06:30",
+]
+
+
+def test_the_remit_commands_are_part_of_aidmesh() -> None:
+    assert build_parser().parse_args(CONFIRM).handler is not None
+    for action in ("pledge", "fund", "dispatch", "disburse", "dispute", "report", "ledger"):
+        assert build_parser().parse_args(["remit", action, *_minimal(action)]).handler
+
+
+def _minimal(action: str) -> list[str]:
+    return {
+        "pledge": ["--donor", "d", "--group", "g", "--amount", "1", "--currency", "USD"],
+        "fund": ["t", "--amount", "1", "--currency", "USD", "--collector", "c"],
+        "dispatch": ["t", "--agent", "a", "--rate", "1", "--to-currency", "USD"],
+        "disburse": [
+            "--site",
+            "dili",
+            "--group",
+            "g",
+            "--amount",
+            "1",
+            "--currency",
+            "USD",
+            "--purpose",
+            "food",
+            "--receipt",
+            "r",
+        ],
+        "dispute": ["--site", "dili", "--group", "g", "--transfer", "t"],
+        "report": ["d-1"],
+        "ledger": [],
+    }[action]
+
+
+def test_a_record_nobody_answered_is_kept_and_resent_with_the_same_id(
+    tmp_path: Path,
+    nats_server: NatsServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("AIDMESH_VAR", str(tmp_path))
+    monkeypatch.setenv("AIDMESH_NATS_URL", nats_server.url)  # a server where nothing answers
+    assert main(CONFIRM) == 2
+    (kept,) = cli.outbox().glob("*.json")
+    record = json.loads(kept.read_text())
+    assert record["payload"]["confirmation_id"] == kept.stem
+    assert record["payload"]["received_at"] == "2025-03-02T08:30:00+06:30"  # when it happened
+    assert "kept in the outbox" in capsys.readouterr().err
+
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def answering(
+        url: str, subject: str, payload: dict[str, Any], timeout: float = 10
+    ) -> Reply:
+        sent.append((subject, payload))
+        return Reply(ok=True, result={"confirmation_id": payload["confirmation_id"]})
+
+    monkeypatch.setattr(cliclient, "send", answering)
+    assert main(["remit", "retry"]) == 0
+    assert sent == [("cmd.dili.remit.confirm_receipt", record["payload"])]
+    assert list(cli.outbox().glob("*.json")) == []
+
+
+def test_a_time_without_its_zone_is_refused() -> None:
+    with pytest.raises(SystemExit, match="zone"):
+        main([*CONFIRM[:-1], "2025-03-02T08:30"])
