@@ -25,7 +25,7 @@ from services.requests.actors import SYSTEM_ACTOR
 from services.requests.events import ClaimOutcome
 from services.requests.handlers import Handlers
 from services.requests.projections import stamp
-from services.requests.request import AlertUnclaimed, ExpireClaim, claim_outcome
+from services.requests.request import AlertUnclaimed, EndedClaim, ExpireClaim, claim_outcome
 from services.requests.volunteer import DropClaim
 from shared import telemetry
 from shared.commands import CommandMeta
@@ -105,12 +105,15 @@ class SiteTimer:
             if due <= now:
                 alert = AlertUnclaimed(open_round, settings.urgent_alert_minutes)
                 when = _meta(child_id(request_id, ALERT_ROUND + open_round), due, request_id)
-                done.alerted += await self._run_one("request", request_id, alert, when)
+                done.alerted += await self._alert(request_id, alert, when)
         for volunteer_id, claim_id, request_id, outcome in stale:
-            ended: ClaimOutcome = outcome if outcome else "lost"  # type: ignore[assignment]
-            drop = DropClaim(claim_id, request_id, ended)
             when = _meta(child_id(claim_id, RECONCILIATION), lost_before, claim_id)
-            done.reconciled += await self._run_one("volunteer", volunteer_id, drop, when)
+            done.reconciled += await self._give_back(
+                volunteer_id,
+                EndedClaim(claim_id, volunteer_id, _outcome(outcome)),
+                request_id,
+                when,
+            )
         if done.expired or done.alerted or done.reconciled:
             _log.info(
                 "timer.tick", expired=done.expired, alerted=done.alerted, reconciled=done.reconciled
@@ -119,13 +122,11 @@ class SiteTimer:
 
     async def _expire(self, request_id: str, claim_id: str, expires_at: datetime) -> int:
         when = _meta(child_id(claim_id, EXPIRY), expires_at, claim_id)
-        handler = self._handlers.requests
+        ref = self._handlers.ref("request", request_id)
         try:
-            outcome = await handler.handle(
-                self._handlers.ref("request", request_id), ExpireClaim(claim_id), when
-            )
-        except (Refused, EventConflict) as exc:
-            _log.info("timer.skipped", kind="expiry", reason=str(exc))
+            outcome = await self._handlers.requests.handle(ref, ExpireClaim(claim_id), when)
+        except (Refused, EventConflict) as exc:  # gone, or another timer did it just now
+            _log.info("timer.skipped", kind="expiry", reason=type(exc).__name__)
             return 0
         for event in outcome.events:
             ended = claim_outcome(event.payload)
@@ -133,17 +134,41 @@ class SiteTimer:
                 await self._handlers.drop_claim(request_id, ended, when)
         return len(outcome.events)
 
-    async def _run_one(
-        self, kind: str, aggregate_id: str, command: AlertUnclaimed | DropClaim, when: CommandMeta
-    ) -> int:
-        ref = self._handlers.ref(kind, aggregate_id)
-        handler = self._handlers.requests if kind == "request" else self._handlers.volunteers
+    async def _alert(self, request_id: str, alert: AlertUnclaimed, when: CommandMeta) -> int:
+        ref = self._handlers.ref("request", request_id)
         try:
-            outcome = await handler.handle(ref, command, when)  # type: ignore[arg-type]
-        except (Refused, EventConflict) as exc:  # gone, or another timer did it just now
-            _log.info("timer.skipped", kind=kind, reason=type(exc).__name__)
+            outcome = await self._handlers.requests.handle(ref, alert, when)
+        except (Refused, EventConflict) as exc:
+            _log.info("timer.skipped", kind="alert", reason=type(exc).__name__)
             return 0
         return len(outcome.events)
+
+    async def _give_back(
+        self, volunteer_id: str, ended: EndedClaim, request_id: str, when: CommandMeta
+    ) -> int:
+        """A place held for a claim the request has ended, or never had. The read model says so;
+        the request itself is asked before a "never had" is believed (a read model catching up after
+        a long stop may hold the volunteer's half of a claim and not yet the request's)."""
+        if ended.outcome == "lost":
+            claim = (await self._handlers.request_state(request_id)).claim
+            if claim is not None and claim.claim_id == ended.claim_id:
+                return 0
+        drop = DropClaim(ended.claim_id, request_id, ended.outcome)
+        ref = self._handlers.ref("volunteer", volunteer_id)
+        try:
+            outcome = await self._handlers.volunteers.handle(ref, drop, when)
+        except (Refused, EventConflict) as exc:
+            _log.info("timer.skipped", kind="reconciliation", reason=type(exc).__name__)
+            return 0
+        return len(outcome.events)
+
+
+def _outcome(recorded: str | None) -> ClaimOutcome:
+    """How the request ended the claim (the board records it), or ``lost``: it never took hold."""
+    match recorded:
+        case "released" | "expired" | "fulfilled" | "signposted" | "cancelled" | "merged":
+            return recorded
+    return "lost"
 
 
 def _meta(command_id: str, at: datetime, correlation_id: str) -> CommandMeta:
