@@ -160,6 +160,7 @@ class TransferReceiptNoted(EventPayload):
     event_type = "TransferReceiptNoted"
     transfer_id: UUIDStr
     confirmation_id: UUIDStr
+    group_id: Ref
     amount_minor: int = Field(ge=0)
     currency: Currency
     received_at: AwareDatetime

@@ -144,7 +144,11 @@ def site_fact_note(
     match payload:
         case ReceiptConfirmed():
             command = NoteReceipt(
-                payload.confirmation_id, payload.amount_minor, payload.currency, payload.received_at
+                payload.confirmation_id,
+                payload.amount_minor,
+                payload.currency,
+                payload.received_at,
+                payload.group_id,
             )
         case ReceiptCorrected():
             command = NoteCorrection(

@@ -98,6 +98,7 @@ class NoteReceipt:
     amount_minor: int
     currency: str
     received_at: datetime
+    group_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,7 @@ Command = (
 @dataclass(frozen=True, slots=True)
 class Terms:
     transfer_id: str
+    group_id: str
     donor_ref: str
     amount_minor: int
     currency: str
@@ -158,6 +160,8 @@ class Transfer:
     sent: Sent | None = None
     receipts: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     """Confirmation id -> (currency, amount as last corrected)."""
+    misdirected: frozenset[str] = frozenset()
+    """Confirmations by another group than the one the money was pledged to."""
     dispute_open: bool = False
     outcome: Status | None = None
     settled: Mapping[str, int] = field(default_factory=dict)
@@ -171,6 +175,10 @@ class Transfer:
             if amount:
                 out[currency] = out.get(currency, 0) + amount
         return out
+
+    def astray(self) -> bool:
+        """Money confirmed by another group and not corrected away."""
+        return any(self.receipts[c][1] for c in self.misdirected)
 
     def outstanding(self) -> dict[str, int]:
         """Still in transit per currency: sent minus received (negative: more arrived)."""
@@ -419,14 +427,18 @@ def _expire(c: Expire, state: Transfer) -> Sequence[EventPayload]:
 
 def _note_receipt(c: NoteReceipt, state: Transfer) -> Sequence[EventPayload]:
     terms = _terms(state)
-    if _seen(state, c.confirmation_id, ("receipt", c.amount_minor, c.currency, c.received_at)):
+    key = ("receipt", c.amount_minor, c.currency, c.received_at, c.group_id)
+    if _seen(state, c.confirmation_id, key):
         return []
     receipts = {**state.receipts, c.confirmation_id: (c.currency, c.amount_minor)}
     after = replace(state, receipts=receipts)
+    if c.group_id != terms.group_id:
+        after = replace(after, misdirected=after.misdirected | {c.confirmation_id})
     status = _status(after)
     noted = TransferReceiptNoted(
         transfer_id=terms.transfer_id,
         confirmation_id=c.confirmation_id,
+        group_id=c.group_id,
         amount_minor=c.amount_minor,
         currency=c.currency,
         received_at=c.received_at,
@@ -526,15 +538,21 @@ def _recovery(
 
 
 def _dispute_if_needed(state: Transfer, status: Status, cause: str) -> list[EventPayload]:
-    """What arrived disagrees with what was sent (more, or another currency): open a dispute."""
-    if status != "disputed" or state.dispute_open or state.sent is None or state.terms is None:
+    """What arrived disagrees with what was sent (more, another currency, another group): open a
+    dispute."""
+    if status != "disputed" or state.dispute_open or state.terms is None:
         return []
-    other = any(c != state.sent.currency for c in state.received())
+    if state.astray():
+        reason = "other_group"
+    elif state.sent is not None and any(c != state.sent.currency for c in state.received()):
+        reason = "other_currency"
+    else:
+        reason = "more_than_sent"
     return [
         TransferDisputed(
             transfer_id=state.terms.transfer_id,
             dispute_id=child_id(cause, 1),
-            reason="other_currency" if other else "more_than_sent",
+            reason=reason,
             status=status,
         )
     ]
@@ -544,6 +562,8 @@ def _status(state: Transfer) -> Status:
     """The public state, from the facts; an outcome, once reached, never changes."""
     if state.outcome is not None:
         return state.outcome
+    if state.astray():
+        return "disputed"
     if state.sent is None:
         if state.dispute_open:
             return "disputed"
@@ -570,6 +590,7 @@ def evolve(state: Transfer, event: EventPayload) -> Transfer:
             )
             terms = Terms(
                 event.transfer_id,
+                event.group_id,
                 event.donor_ref,
                 event.amount_minor,
                 event.currency,
@@ -594,11 +615,14 @@ def evolve(state: Transfer, event: EventPayload) -> Transfer:
             return _at(state, event.status)
         case TransferReceiptNoted():
             key = ("receipt", event.amount_minor, event.currency, event.received_at)
+            key += (event.group_id,)
             receipts = {
                 **state.receipts,
                 event.confirmation_id: (event.currency, event.amount_minor),
             }
             after = _did(replace(state, receipts=receipts), event.confirmation_id, key)
+            if state.terms is not None and event.group_id != state.terms.group_id:
+                after = replace(after, misdirected=after.misdirected | {event.confirmation_id})
             return _at(after, event.status)
         case TransferReceiptCorrected():
             key = ("correction", event.confirmation_id, event.amount_minor, event.currency)

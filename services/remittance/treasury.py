@@ -31,6 +31,7 @@ class Treasury:
     async def confirm_receipt(self, req: ConfirmReceiptRequest) -> Json:
         amount = money.parse_amount(req.amount, req.currency)
         await self.h.group_here(req.group_id)
+        self._same_group(req.transfer_id, req.group_id)
         received_at = at(req.received_at, req.confirmation_id)
         command = ConfirmReceipt(
             group_id=req.group_id,
@@ -53,6 +54,19 @@ class Treasury:
             "currency": req.currency,
             "received_at": received_at.isoformat(),
         }
+
+    def _same_group(self, transfer_id: str, group_id: str) -> None:
+        """When the site already knows the transfer (the link was up since it was pledged), a
+        confirmation for another group is a mistake caught here; offline, the hub catches it."""
+        with self.h.read() as db:
+            row = db.execute(
+                "SELECT group_id FROM remit_transfers WHERE transfer_id = ?", (transfer_id,)
+            ).fetchone()
+        if row is not None and row["group_id"] != group_id:
+            raise Refused(
+                f"transfer {transfer_id} was sent to group {row['group_id']}, not {group_id}",
+                code="wrong_group",
+            )
 
     async def correct_receipt(self, req: CorrectReceiptRequest) -> Json:
         await self.h.group_here(req.group_id)

@@ -83,6 +83,7 @@ def note_receipt(amount: int = DELIVERED, currency: str = "MMK", **kw: Any) -> N
         "amount_minor": amount,
         "currency": currency,
         "received_at": T0 + timedelta(days=2),
+        "group_id": GROUP,
     }
     return NoteReceipt(**(base | kw))
 

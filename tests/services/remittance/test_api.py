@@ -427,3 +427,36 @@ async def test_an_unbalanced_event_is_dead_lettered_and_the_ledger_carries_on(wo
     await world.settled()  # the read models carry on past the dead letter
     status = await world.hub.get(f"/v1/transfers/{body['transfer_id']}")
     assert status.json()["result"]["state"] == "pledged"
+
+
+async def test_the_site_refuses_a_confirmation_for_a_transfer_sent_to_another_group(
+    world: World,
+) -> None:
+    await group(world)
+    await ok(
+        world.hub,
+        "/v1/groups",
+        {"registration_id": uuid7(), "group_id": "other-kitchen", "site": "dili", "label": "Other"},
+    )
+    body = pledge_body()
+    await ok(world.hub, "/v1/pledges", body)
+    await wait_until(lambda: _site_has(world, body["transfer_id"]), timeout=30)
+    await wait_until(lambda: _site_has(world, "other-kitchen"), timeout=30)
+    await world.settled()
+    wrong = await post(
+        world.site,
+        "/v1/receipts",
+        {
+            "confirmation_id": uuid7(),
+            "group_id": "other-kitchen",
+            "transfer_id": body["transfer_id"],
+            "amount": "50.00",
+            "currency": "USD",
+        },
+    )
+    assert wrong.status_code == 409
+    assert wrong.json()["error"]["code"] == "wrong_group"
+
+
+async def _site_has(world: World, text: str) -> bool:
+    return any(text.encode() in data for data in await world.stored("REMIT_DILI"))

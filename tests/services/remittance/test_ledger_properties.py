@@ -248,6 +248,8 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         tid, ref = found
         group, site = self.pledges[tid][0], self.pledges[tid][1]
+        if how == "other_group" and site == "dili":  # a treasurer picks the wrong group
+            group = "g-dili-b" if group == "g-dili-a" else "g-dili-a"
         sent = self._state(ref).sent
         currency = sent.currency if sent else "MMK"
         if sent is not None and how != "any":
@@ -255,6 +257,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 "exact": sent.delivered_minor,
                 "short": max(1, sent.delivered_minor // 2),
                 "excess": sent.delivered_minor + 1,
+                "other_group": sent.delivered_minor,
                 "other_currency": 5,
             }[how]
             currency = "GBP" if how == "other_currency" else currency

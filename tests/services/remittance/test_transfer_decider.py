@@ -342,3 +342,14 @@ def test_every_money_event_balances_per_currency() -> None:
             assert isinstance(leg, Posting)
             total[leg.currency] = total.get(leg.currency, 0) + leg.amount_minor
     assert set(total.values()) <= {0}
+
+
+def test_money_confirmed_by_another_group_opens_a_dispute_until_corrected_away() -> None:
+    astray = note_receipt(group_id="err-other")
+    noted, disputed = given(transfers, pledge(), fund(), dispatch()).when(astray)
+    assert isinstance(disputed, TransferDisputed)
+    assert (noted.status, disputed.reason) == ("disputed", "other_group")  # type: ignore[attr-defined]
+    state = given(transfers, pledge(), fund(), dispatch(), astray)
+    fixed = state.after(note_correction(astray.confirmation_id, 0))
+    (event,) = fixed.when(note_receipt())
+    assert event.status == "received"  # type: ignore[attr-defined]
