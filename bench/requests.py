@@ -13,6 +13,7 @@ from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 
 from bench.harness import Row, Timer, server
 from services.requests.service import wire
@@ -27,10 +28,12 @@ REQUESTS_PER_CLIENT = 40  # three commands each
 NOTES = (
     "Commands: each client opens a request (its contact goes to the site's vault), claims it as "
     "its volunteer and fulfils it, one after another, over NATS request-reply to the service at a "
-    "field site (hub and link running, so every event is also sourced up). A create is one load "
+    "field site. A create is one load "
     "and one append plus the vault write; a claim and a fulfil each append on the volunteer and on "
     "the request. The raw baseline is `js.publish` with `Nats-Expected-Last-Subject-Sequence` by "
-    "as many concurrent writers, one subject each, on the same server."
+    "as many concurrent writers, one subject each, on the same server; the second row compares "
+    "with the least a Python service can do per command (a nats-py responder that appends one "
+    "event with the expected sequence and answers). This process's CPU per command is printed."
 )
 
 
@@ -49,6 +52,40 @@ async def raw_appends(nc: NATS, writers: int, each: int) -> float:
     timer = Timer()
     await asyncio.gather(*(writer(i) for i in range(writers)))
     return timer.rate(writers * each)
+
+
+async def raw_service(nc: NATS, clients: int, each: int) -> float:
+    """The least a service can do per command: a nats-py responder that parses the JSON and appends
+    one event with the expected last subject sequence, then answers; as many concurrent clients."""
+    js = nc.jetstream()
+    await ensure_stream(js, StreamSpec(name="RAWSVC", subjects=("rawsvc.>",), allow_atomic=False))
+    last: dict[str, int] = {}
+
+    async def append(msg: Msg) -> None:
+        body = json.loads(msg.data)
+        key = f"rawsvc.{body['client']}"
+        headers = {
+            "Nats-Expected-Last-Subject-Sequence": str(last.get(key, 0)),
+            "Nats-Msg-Id": uuid7(),
+        }
+        last[key] = (await js.publish(key, msg.data, headers=headers)).seq
+        await msg.respond(b'{"ok":true,"result":null}')
+
+    async def on_request(msg: Msg) -> None:
+        asyncio.get_running_loop().create_task(append(msg))
+
+    sub = await nc.subscribe("rawsvc.cmd", cb=on_request)
+
+    async def client(i: int) -> None:
+        body = json.dumps({"client": i, "category": "food", "area_id": "w1-a"}).encode()
+        for _ in range(each):
+            await nc.request("rawsvc.cmd", body, 30)
+
+    timer = Timer()
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    rate = timer.rate(clients * each)
+    await sub.unsubscribe()
+    return rate
 
 
 async def _ask(nc: NATS, operation: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -127,6 +164,7 @@ async def run() -> list[Row]:
             await _prepare(client)
             await service_commands(client, 4, 5)  # warm up
             raw = await raw_appends(client, CLIENTS, REQUESTS_PER_CLIENT * 3)
+            minimal = await raw_service(client, CLIENTS, REQUESTS_PER_CLIENT * 3)
             started = time.process_time()
             rate = await service_commands(client, CLIENTS, REQUESTS_PER_CLIENT)
             cpu = (time.process_time() - started) / (CLIENTS * REQUESTS_PER_CLIENT * 3)
@@ -142,5 +180,12 @@ async def run() -> list[Row]:
             "js.publish, expected last subject seq",
             raw,
             0.3,
-        )
+        ),
+        Row(
+            "requests commands against a minimal service",
+            rate,
+            "cmd/s",
+            "nats-py responder, one append per request",
+            minimal,
+        ),
     ]
