@@ -77,6 +77,7 @@ async def lifecycle(nc: NATS, tmp: Path) -> float:
     await _streams(nc)
     hub, site = Handlers(nc, "hub", tmp / "hub.db"), Handlers(nc, SITE, tmp / "site.db")
     prepare(tmp / "hub.db")
+    prepare(tmp / "site.db")
     donations, treasury = Donations(hub, {"manual": ManualRail()}), Treasury(site)
     groups = [f"group-{i}" for i in range(GROUPS)]
     for group in groups:

@@ -54,6 +54,11 @@ async def build(service: Service) -> None:
     db = env.db_path("remit")
     prepare(db)
     h = Handlers(nc, env.site, db)
+
+    async def close_reads() -> None:
+        h.close()
+
+    service.on_stop(close_reads)
     own = stream_name(CONTEXT, env.site)
     for projection in (LedgerProjection(), FlowsProjection()):
         service.projections.append(

@@ -89,23 +89,30 @@ class Handlers:
         self.accounts = CommandHandler(self.store, accounts)
         self.groups = CommandHandler(self.store, groups)
         self._known_groups: dict[str, Group] = {}
+        self._db: sqlite3.Connection | None = None
         self._transfer_sites: OrderedDict[str, AggregateRef] = OrderedDict()
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
-        """A read-only connection to this site's read models (which the runners create)."""
+        """The read models, through one long-lived read-only connection (a new connection parses
+        the whole schema on its first statement: that was most of the cost of a small query)."""
+        if self._db is None:
+            try:
+                self._db = open_db(self.db_path, readonly=True)
+            except sqlite3.OperationalError:
+                raise StoreUnavailable("the read models are not ready yet") from None
         try:
-            db = open_db(self.db_path, readonly=True)
-        except sqlite3.OperationalError:
-            raise StoreUnavailable("the read models are not ready yet") from None
-        try:
-            yield db
+            yield self._db
         except sqlite3.OperationalError as exc:
+            self.close()
             if "no such table" in str(exc):
                 raise StoreUnavailable("the read models are not ready yet") from None
             raise
-        finally:
-            db.close()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     async def group(self, group_id: str) -> Group:
         """A registered group, read from the store (registrations never change, so they are kept)."""
