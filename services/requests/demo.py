@@ -383,7 +383,8 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 async def show(day: Day, hub: NATS | None) -> None:
     await asyncio.sleep(1.0)  # the read models follow the stream
-    print(f"\ncommands sent at {day.site}:")
+    print(f"\ncommands sent at {day.site} (refusals are the rules at work: the day is replayed in")
+    print("seconds, so the site's timer expires some claims before their volunteer starts):")
     for name, count in sorted(day.counts.items()):
         print(f"  {name:<45} {count}")
     board = (await day.ask("open_by_area", {}))["result"]

@@ -151,8 +151,8 @@ class RequestBoard:
                     " claim_expires_at = NULL WHERE request_id = ?",
                     (at, rid),
                 )
-            case RequestStarted():
-                self._set(db, rid, at, status="in_progress")
+            case RequestStarted():  # the work started: the claim no longer expires
+                self._set(db, rid, at, status="in_progress", claim_expires_at=None)
             case RequestFulfilled():
                 self._set(db, rid, at, status="fulfilled")
             case RequestSignposted(entry_id=entry):
@@ -546,7 +546,7 @@ class SiteReadModels:
     Each event goes to the model of its aggregate kind, and to the summary."""
 
     name = "requests_site"
-    version = 1
+    version = 2
     """Bump when any part's ``apply`` changes meaning."""
 
     def __init__(self) -> None:

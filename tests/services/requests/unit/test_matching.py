@@ -46,7 +46,7 @@ def needs(draw: st.DrawFn) -> Need:
     return Need(draw(st.sampled_from(CATEGORIES)), ward, area)
 
 
-@settings(max_examples=300)
+@settings(max_examples=150, deadline=None)
 @given(needs(), candidates(), st.integers(1, 10))
 def test_only_able_available_rested_volunteers_under_their_limit_are_suggested(
     need: Need, pool: list[Candidate], limit: int
@@ -62,7 +62,7 @@ def test_only_able_available_rested_volunteers_under_their_limit_are_suggested(
         assert c.active < c.limit
 
 
-@settings(max_examples=300)
+@settings(max_examples=150, deadline=None)
 @given(needs(), candidates())
 def test_street_before_ward_before_site_then_fewest_active_claims(
     need: Need, pool: list[Candidate]
@@ -73,7 +73,7 @@ def test_street_before_ward_before_site_then_fewest_active_claims(
     assert keys == sorted(keys)
 
 
-@settings(max_examples=200)
+@settings(max_examples=100, deadline=None)
 @given(needs(), candidates(), st.randoms())
 def test_the_order_of_the_pool_does_not_change_the_answer(
     need: Need, pool: list[Candidate], rnd: object
