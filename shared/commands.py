@@ -132,6 +132,18 @@ class CommandHandler(Generic[C, S, E]):
         for attempt in range(self._max_attempts):
             state, version = await self._current(ref, fresh=attempt > 0)
             decided, envelopes, new_state = self._decide_all(ref, items, state)
+            if attempt == 0 and (not envelopes or any(isinstance(d, Refused) for d in decided)):
+                # A refusal or a no-op appends nothing, so no version check would catch a stale
+                # cache (another process may have moved the aggregate): read what came after.
+                newer = await self._store.load(ref, after=version)
+                if newer.events:
+                    state = self._decider.fold(
+                        (e.envelope.payload for e in newer.events),  # type: ignore[misc]
+                        state,
+                    )
+                    version = newer.version
+                    self._remember(ref, state, version)
+                    decided, envelopes, new_state = self._decide_all(ref, items, state)
             if not envelopes:
                 return [
                     d if isinstance(d, Refused) else Outcome(d[0], version, ()) for d in decided

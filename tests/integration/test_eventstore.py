@@ -14,7 +14,7 @@ from shared.eventstore import ConcurrencyError, EventStore
 from shared.ids import uuid7
 from shared.streams import ensure_stream, event_stream
 from shared.subjects import AggregateRef
-from tests.tally import Increment, registry, tally
+from tests.tally import DoReset, Increment, registry, tally
 
 
 @pytest.fixture
@@ -129,3 +129,12 @@ async def test_multi_event_decision_lands_atomically(store: EventStore, nc: NATS
     assert result.sequences == tuple(range(result.sequences[0], result.sequences[0] + 5))
     info_after = await nc.jetstream().stream_info(store.stream_for(ref))
     assert info_after.state.last_seq >= info_before.state.last_seq + 6
+
+
+async def test_a_refusal_is_never_decided_on_a_stale_cache(store: EventStore) -> None:
+    ref = new_ref()
+    here = CommandHandler(store, tally)  # this process, with the aggregate cached at total 9
+    await here.handle(ref, Increment(by=9, limit=10), meta())
+    await CommandHandler(store, tally).handle(ref, DoReset(), meta())  # another process resets
+    outcome = await here.handle(ref, Increment(by=5, limit=10), meta())  # fine on the fresh state
+    assert outcome.state.total == 5
