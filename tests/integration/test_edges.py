@@ -115,3 +115,24 @@ async def test_vault_forgets_by_shredding(tmp_path: Path, nats_server: NatsServe
         master_key(tmp_path / "bad")
     vault.close()
     await local.close()
+
+
+async def test_vault_commits_concurrent_keys_in_groups(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    import asyncio
+
+    import nats
+
+    local = await nats.connect(nats_server.url)
+    vault = await Vault(
+        local, "dili", "many", master_key(tmp_path / "k"), tmp_path / "keys.db"
+    ).open()
+    records = {f"ref-{i}": {"name": f"person {i}"} for i in range(200)}
+    await asyncio.gather(*(vault.put(ref, rec) for ref, rec in records.items()))
+    assert [await vault.get(ref) for ref in records] == list(records.values())
+    await asyncio.gather(*(vault.forget(ref) for ref in list(records)[:100]))
+    assert await vault.get("ref-0") is None
+    assert await vault.get("ref-150") == {"name": "person 150"}
+    vault.close()
+    await local.close()
