@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from services.remittance.account import accounts
+from services.remittance.directory import RegisterGroup, groups
 from services.remittance.events import (
     DisbursementMade,
+    GroupRegistered,
     ReceiptConfirmed,
     ReceiptCorrected,
     ReceiptDisputed,
@@ -150,3 +152,16 @@ def test_a_dispute_is_recorded_once() -> None:
     (event,) = given(accounts).when(once)
     assert isinstance(event, ReceiptDisputed)
     assert given(accounts, once).when(once) == []
+
+
+def test_a_receipt_that_would_overflow_the_groups_balance_is_refused() -> None:
+    nearly_full = given(accounts, *(confirm(10**14, transfer_id=uuid7()) for _ in range(1000)))
+    nearly_full.refused(confirm(10**14, transfer_id=uuid7()), "overflow")
+
+
+def test_a_group_is_registered_once_at_one_site() -> None:
+    first = RegisterGroup(GROUP, "dili", "ERR Bahri 7")
+    (event,) = given(groups).when(first)
+    assert isinstance(event, GroupRegistered)
+    assert given(groups, first).when(first) == []
+    given(groups, first).refused(RegisterGroup(GROUP, "yangon-north", "ERR Bahri 7"), "conflict")
