@@ -19,10 +19,9 @@ from shared.subjects import HUB
 
 
 def delivery_filters(context: str, site: str) -> tuple[str, ...]:
-    """What a site's delivery reads: copies for it and its own messages (at the hub: all its own)."""
-    if site == HUB:
-        return (f"ev.{context}.{HUB}.>",)
-    return (f"ev.{context}.{site}.>", f"ev.{context}.{HUB}.{site}.>")
+    """What a site's delivery reads: the hub's copies for it and its own new messages, nothing
+    else (at the hub, whose stream holds every site's events, this is most of the saving)."""
+    return (f"ev.{context}.{HUB}.{site}.relay.>", f"ev.{context}.{site}.{HUB}.msg.>")
 
 
 class Arrival:
@@ -34,7 +33,8 @@ class Arrival:
 
     def messages(self, priority: Priority) -> Plan:
         async def plan(event: Envelope[EventPayload]) -> Planned | None:
-            await self._message_event(priority, event)
+            async with self.comms.gate.step(priority):
+                await self._message_event(priority, event)
             return None
 
         return plan
@@ -55,7 +55,8 @@ class Arrival:
         now = self.comms.clock()
         command = Deliver(origin, recipients, p.expires_at, now)
         meta = reaction(event, self._index, self.actor, now)
-        await commit(self.comms.deliveries, delivery_ref(priority, mid, self.site), command, meta)
+        ref = delivery_ref(priority, mid, self.site)
+        await commit(self.comms.reacting.deliveries, ref, command, meta)
 
     async def alerts(self, event: Envelope[EventPayload]) -> Planned | None:
         p = event.payload
@@ -71,5 +72,6 @@ class Arrival:
         now = self.comms.clock()
         meta = reaction(event, self._index, self.actor, now)
         command = ReceiveAlert(origin, now)
-        await commit(self.comms.acks, ack_ref(event.aggregate_id, self.site), command, meta)
+        ref = ack_ref(event.aggregate_id, self.site)
+        await commit(self.comms.reacting.receipts, ref, command, meta)
         return None

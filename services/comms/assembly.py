@@ -18,6 +18,7 @@ from services.comms.keys import ChannelKeys
 from services.comms.queries import Reads
 from services.comms.subscribers import reactors, register_endpoints, runners
 from services.comms.timers import ExpiryTimer
+from services.comms.valve import Valves, ensure_held_streams
 from shared import telemetry
 from shared.eventstore import EventStore
 from shared.projector import ProjectionRunner
@@ -56,7 +57,10 @@ async def build(service: Service, *, timer_interval: float = 1.0) -> Built:
         _log.info("comms.keys_loaded", channels=loaded)
     db_path = env.db_path("readmodels")
     comms = Comms(EventStore(nc, registry, site), site, Reads(db_path, site), keys)
-    consumers = Consumers(runners(nc, site, db_path), reactors(nc, comms))
+    await ensure_held_streams(nc, site)
+    valves = Valves(nc, site, lambda: comms.reads.directory().sites)
+    comms.valve_report = valves.report
+    consumers = Consumers(runners(nc, site, db_path), reactors(nc, comms), valves)
     register_endpoints(service.broker, comms, env.var)
     service.app = create_app(comms, env.var)
     timer = ExpiryTimer(comms, timer_interval)
@@ -79,17 +83,22 @@ class Consumers:
     read them) and stopped all at once: each waits out its current fetch, about a second, and a
     dozen of them one after another would outlast the supervisor's patience on SIGTERM."""
 
-    def __init__(self, projections: list[ProjectionRunner], reactors: list[Reactor]) -> None:
+    def __init__(
+        self, projections: list[ProjectionRunner], reactors: list[Reactor], valves: Valves
+    ) -> None:
         self.projections = projections
         self.reactors = reactors
+        self.valves = valves
 
     async def start(self) -> None:
         for runner in self.projections:
             await runner.start()
         for reactor in self.reactors:
             await reactor.start()
+        await self.valves.start()
 
     async def stop(self) -> None:
+        await self.valves.stop()
         await asyncio.gather(*(r.stop() for r in self.reactors))
         await asyncio.gather(*(r.stop() for r in self.projections))
 

@@ -13,13 +13,29 @@ from __future__ import annotations
 from services.comms.events import ALERTS, DIRECTORY, Priority, context_of
 from shared.subjects import ALL, HUB, AggregateRef
 
+VALVED: tuple[Priority, ...] = ("high", "normal", "bulk")
+"""Classes whose messages wait behind a valve before crossing a link (see ``valve``); emergency
+messages cross directly, always."""
+
+
+def home_context(priority: Priority, site: str) -> str:
+    """Where a message (at its sender's site) or a relay copy (at the hub) of this class is
+    written: its class context, or for the valved classes a held context that is never sourced and
+    that the valve copies from. The hub's is named apart from the sites' so that nothing that
+    counts backlogs per context mistakes a held stream for one that crosses a link."""
+    if priority not in VALVED:
+        return context_of(priority)
+    return f"{context_of(priority)}_{'queue' if site == HUB else 'held'}"
+
 
 def message_ref(priority: Priority, message_id: str, site: str) -> AggregateRef:
-    return AggregateRef(context_of(priority), "msg", message_id, site)
+    return AggregateRef(home_context(priority, site), "msg", message_id, site)
 
 
 def relay_ref(priority: Priority, message_id: str, dest: str) -> AggregateRef:
-    return AggregateRef(context_of(priority), "relay", f"{message_id}_{dest}", HUB, audience=dest)
+    return AggregateRef(
+        home_context(priority, HUB), "relay", f"{message_id}_{dest}", HUB, audience=dest
+    )
 
 
 def tracking_ref(priority: Priority, message_id: str, origin: str) -> AggregateRef:

@@ -33,6 +33,8 @@ from services.comms.directory import (
     published,
 )
 from services.comms.events import MAX_BODY_BYTES, Priority
+from services.comms.firsttouch import FirstTouchStore
+from services.comms.gate import PriorityGate
 from services.comms.inputs import (
     AckInput,
     AddressInput,
@@ -55,6 +57,7 @@ from services.comms.sealing import SealError, open_sealed, seal
 from shared.commands import AggregateStore, CommandHandler, CommandMeta, meta
 from shared.decider import Refused
 from shared.endpoints import NotFound
+from shared.eventstore import EventConflict
 from shared.ids import child_id, uuid7
 from shared.subjects import HUB
 
@@ -72,6 +75,21 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class ReactionHandlers:
+    """Handlers for the steps that mostly create aggregates (custody, delivery, a new message):
+    their first load is skipped (see ``firsttouch``). Only for commands that decide events on an
+    empty state."""
+
+    def __init__(self, store: AggregateStore) -> None:
+        fresh = FirstTouchStore(store)
+        self.tracking = CommandHandler(fresh, tracking)
+        self.relays = CommandHandler(fresh, relay)
+        self.deliveries = CommandHandler(fresh, delivery)
+        self.boards = CommandHandler(fresh, board)
+        self.receipts = CommandHandler(fresh, acks)
+        self.messages = CommandHandler(fresh, message)
+
+
 class Comms:
     def __init__(
         self,
@@ -86,12 +104,13 @@ class Comms:
         self.keys = keys
         self.clock = clock
         self.messages = CommandHandler(store, message)
-        self.relays = CommandHandler(store, relay)
         self.tracking = CommandHandler(store, tracking)
         self.deliveries = CommandHandler(store, delivery)
         self.raised = CommandHandler(store, raised)
-        self.boards = CommandHandler(store, board)
         self.acks = CommandHandler(store, acks)
+        self.reacting = ReactionHandlers(store)
+        self.gate = PriorityGate()
+        self.valve_report: Callable[[], list[dict[str, Any]]] = list
         self.books = CommandHandler(store, book)
         self.published = CommandHandler(store, published)
         self.channels = CommandHandler(store, channel)
@@ -136,7 +155,10 @@ class Comms:
             resend_of=resend_of,
         )
         ref = message_ref(inp.priority, inp.message_id, self.site)
-        outcome = await self.messages.handle(ref, command, made)
+        try:  # a new message, most likely: skip loading what does not exist yet
+            outcome = await self.reacting.messages.handle(ref, command, made)
+        except (Refused, EventConflict):  # or a retry: decide again on what is stored
+            outcome = await self.messages.handle(ref, command, made)
         sent = outcome.state.sent
         assert sent is not None
         return {

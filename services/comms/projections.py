@@ -135,9 +135,9 @@ class MessagesProjection:
 
     version = 1
 
-    def __init__(self, priority: Priority) -> None:
+    def __init__(self, priority: Priority, name: str | None = None) -> None:
         self.priority = priority
-        self.name = f"comms_messages_{priority}"
+        self.name = name or f"comms_messages_{priority}"
 
     def create(self, db: sqlite3.Connection) -> None:
         _script(db, _MESSAGE_DDL + _TRAFFIC_DDL)

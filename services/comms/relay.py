@@ -58,7 +58,8 @@ class HubRelay:
 
     def messages(self, priority: Priority) -> Plan:
         async def plan(event: Envelope[EventPayload]) -> Planned | None:
-            await self._message_event(priority, event)
+            async with self.comms.gate.step(priority):
+                await self._message_event(priority, event)
             return None
 
         return plan
@@ -80,7 +81,9 @@ class HubRelay:
             case _:
                 return  # local receipts stay with their sender; the hub's own events are done
         meta = reaction(event, HUB_INDEX, ACTOR, self.comms.clock())
-        await commit(self.comms.tracking, tracking_ref(priority, mid, origin), command, meta)
+        await commit(
+            self.comms.reacting.tracking, tracking_ref(priority, mid, origin), command, meta
+        )
 
     async def _take_custody(
         self, priority: Priority, event: Envelope[EventPayload], sent: MessageSent
@@ -95,7 +98,7 @@ class HubRelay:
         now = self.comms.clock()
         meta = reaction(event, HUB_INDEX, ACTOR, now)
         decided = await commit(
-            self.comms.tracking,
+            self.comms.reacting.tracking,
             tracking_ref(priority, mid, origin),
             OpenTracking(dests, unknown, sent.expires_at, now),
             meta,
@@ -117,9 +120,16 @@ class HubRelay:
                 resend_of=sent.resend_of,
             )
             meta = reaction(event, HUB_INDEX + i, ACTOR, now)
-            await commit(self.comms.relays, relay_ref(priority, mid, dest), Relay(copy), meta)
+            await commit(
+                self.comms.reacting.relays, relay_ref(priority, mid, dest), Relay(copy), meta
+            )
 
     async def alerts(self, event: Envelope[EventPayload]) -> Planned | None:
+        async with self.comms.gate.step("emergency"):  # warnings go first, like emergencies
+            await self._alert_event(event)
+        return None
+
+    async def _alert_event(self, event: Envelope[EventPayload]) -> None:
         aid, here = event.aggregate_id, event.site
         command: object
         match event.payload:
@@ -144,10 +154,9 @@ class HubRelay:
             case AlertAcknowledged(by=by, at=at):
                 command = RecordAck(here, by, at)
             case _:
-                return None
+                return
         meta = reaction(event, HUB_INDEX, ACTOR, self.comms.clock())
-        await commit(self.comms.boards, board_ref(aid), command, meta)
-        return None
+        await commit(self.comms.reacting.boards, board_ref(aid), command, meta)
 
     async def directory(self, event: Envelope[EventPayload]) -> Planned | None:
         command: object

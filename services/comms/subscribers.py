@@ -13,6 +13,7 @@ from nats.aio.client import Client as NATS
 from pydantic import BaseModel
 
 from services.comms.arrival import Arrival, delivery_filters
+from services.comms.decider import VALVED, home_context
 from services.comms.events import ALERTS, DIRECTORY, PRIORITIES, context_of, registry
 from services.comms.handlers import Comms
 from services.comms.inputs import (
@@ -49,6 +50,7 @@ def endpoints(
     async def traffic(_: NoInput) -> dict[str, Any]:
         return {
             "events": comms.reads.traffic(),
+            "valves": comms.valve_report(),
             "link": await link_totals(var, comms.site),
         }
 
@@ -81,18 +83,37 @@ def register_endpoints(broker: NatsBroker, comms: Comms, var: Path) -> None:
 
 
 def runners(nc: NATS, site: str, db_path: Path) -> list[ProjectionRunner]:
-    """One runner per stream, all into one read-model file."""
-    out = [
-        ProjectionRunner(
-            nc,
-            MessagesProjection(p),
-            registry,
-            db_path=db_path,
-            stream=stream_name(context_of(p), site),
-            site=site,
+    """One runner per stream, all into one read-model file. At a field site a valved class's own
+    messages are read where they are written (the held stream), so its class stream is read only
+    for what the hub sent and the site's own receipts: each event is applied once."""
+    out = []
+    for p in PRIORITIES:
+        ctx = context_of(p)
+        filters: tuple[str, ...] = ()
+        if p in VALVED and site != HUB:
+            filters = (f"ev.{ctx}.{HUB}.>", f"ev.{ctx}.{site}.{HUB}.dlv.>")
+            held = home_context(p, site)
+            out.append(
+                ProjectionRunner(
+                    nc,
+                    MessagesProjection(p, name=f"comms_held_{p}"),
+                    registry,
+                    db_path=db_path,
+                    stream=stream_name(held, site),
+                    site=site,
+                )
+            )
+        out.append(
+            ProjectionRunner(
+                nc,
+                MessagesProjection(p),
+                registry,
+                db_path=db_path,
+                stream=stream_name(ctx, site),
+                site=site,
+                filter_subjects=filters,
+            )
         )
-        for p in PRIORITIES
-    ]
     for projection, ctx in ((AlertsProjection(), ALERTS), (DirectoryProjection(), DIRECTORY)):
         out.append(
             ProjectionRunner(
@@ -108,6 +129,24 @@ def reactors(nc: NATS, comms: Comms) -> list[Reactor]:
     out = []
     for p in PRIORITIES:
         ctx = context_of(p)
+        held = p in VALVED and site != HUB
+        filters = delivery_filters(ctx, site)
+        if held:  # its own new messages are read where they are written, not from the copies
+            filters = filters[:1]
+            own = home_context(p, site)
+            out.append(
+                Reactor(
+                    nc,
+                    f"comms_deliver_held_{p}",
+                    registry,
+                    arrival.messages(p),
+                    stream=stream_name(own, site),
+                    site=site,
+                    actor=f"comms@{site}",
+                    filter_subjects=(f"ev.{own}.{site}.{HUB}.msg.>",),
+                    lane=sender_lane,
+                )
+            )
         out.append(
             Reactor(
                 nc,
@@ -117,7 +156,7 @@ def reactors(nc: NATS, comms: Comms) -> list[Reactor]:
                 stream=stream_name(ctx, site),
                 site=site,
                 actor=f"comms@{site}",
-                filter_subjects=delivery_filters(ctx, site),
+                filter_subjects=filters,
                 lane=sender_lane,
             )
         )
@@ -138,7 +177,8 @@ def reactors(nc: NATS, comms: Comms) -> list[Reactor]:
 
 
 def hub_reactors(nc: NATS, comms: Comms) -> list[Reactor]:
-    """The relay reads only what sites wrote (and the hub's own senders): ``ev.<ctx>.*.hub.>``."""
+    """The relay reads only what sites wrote (and the hub's own senders and recipients): new
+    messages and delivery facts, ``ev.<ctx>.*.hub.{msg,dlv}.>``."""
     relay = HubRelay(comms)
     out = [
         Reactor(
@@ -149,7 +189,10 @@ def hub_reactors(nc: NATS, comms: Comms) -> list[Reactor]:
             stream=stream_name(context_of(p), HUB),
             site=HUB,
             actor="relay@hub",
-            filter_subjects=(f"ev.{context_of(p)}.*.{HUB}.>",),
+            filter_subjects=(
+                f"ev.{context_of(p)}.*.{HUB}.msg.>",
+                f"ev.{context_of(p)}.*.{HUB}.dlv.>",
+            ),
             lane=sender_lane,
         )
         for p in PRIORITIES

@@ -13,11 +13,13 @@ import asyncio
 import json
 import time
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from services.comms.handlers import Comms
+from services.comms.valve import WINDOW
 from tests.services.comms.kit import Fleet, comms_sites, stored
 from tests.sitekit import wait_until
 
@@ -25,14 +27,15 @@ pytestmark = pytest.mark.slow
 BULK = 5_000
 SENDERS = 10
 TO = "role:coordinator@hub"
+DRAINING = 2_000
 
 
-async def _queue_bulk(fleet: Fleet, senders: list[str]) -> dict[str, list[str]]:
+async def _queue_bulk(fleet: Fleet, senders: list[str], count: int = BULK) -> dict[str, list[str]]:
     """Each sender sends its share in order (concurrently with the other senders)."""
     sent: dict[str, list[str]] = {s: [] for s in senders}
 
     async def one(sender: str) -> None:
-        for i in range(BULK // len(senders)):
+        for i in range(count // len(senders)):
             body = f"stock report {i}: rice 40 kg, oil 12 l, water 300 l, medicine kits 7"
             mid = await fleet.send("dili", sender, [TO], body, priority="bulk")
             sent[sender].append(mid)
@@ -58,8 +61,11 @@ async def test_emergency_message_crosses_before_the_bulk_backlog(tmp_path: Path)
         emergency = await fleet.send(
             "dili", senders[0], [TO], "armed men at the bridge: stay inside", priority="emergency"
         )
-        assert (await net.backlog("dili", "comms_bulk")).up == BULK
-        net.link("dili").shape(latency_ms=60, bandwidth_bps=150_000)
+        # The valve let only a window's worth of bulk into the link; the rest waits in the site.
+        assert (await net.backlog("dili", "comms_bulk")).up <= WINDOW // 600 + 1
+        held = await fleet.net.js("dili").stream_info("COMMS_BULK_HELD_DILI")
+        assert held.state.messages == BULK
+        net.link("dili").shape(latency_ms=60, bandwidth_bps=250_000)
         link_back = time.monotonic()
         await net.link("dili").up()
 
@@ -72,7 +78,7 @@ async def test_emergency_message_crosses_before_the_bulk_backlog(tmp_path: Path)
         bulk = await stored(hub_nc, "COMMS_BULK_HUB", "ev.comms_bulk.dili.*.msg.>")
         position = sum(1 for m in bulk if m.at < urgent.at)
         print(
-            f"\n{BULK:,} bulk messages queued in {queued_in:.1f} s; link back at 150 kB/s, "
+            f"\n{BULK:,} bulk messages queued in {queued_in:.1f} s; link back at 250 kB/s, "
             f"+60 ms: the emergency message was stored at the hub after {position} bulk "
             f"messages (position {position + 1} of {BULK + 1}); the backlog drained and every "
             f"message was delivered at the hub {drained:.1f} s after the link returned"
@@ -98,3 +104,42 @@ async def test_emergency_message_crosses_before_the_bulk_backlog(tmp_path: Path)
             return status["state"] == "delivered"
 
         await wait_until(all_confirmed, timeout=60)
+
+
+async def test_emergency_sent_while_bulk_drains_overtakes_it(tmp_path: Path) -> None:
+    """The harder case: the link is already busy with the backlog when the emergency is sent."""
+    async with comms_sites(tmp_path, sites=("dili",)) as fleet:
+        net = fleet.net
+        senders = [f"person:sender{i}@dili" for i in range(SENDERS)]
+        await fleet.list_addresses(*senders, TO)
+        await net.link("dili").down("refuse")
+        await _queue_bulk(fleet, senders, count=DRAINING)
+        net.link("dili").shape(latency_ms=60, bandwidth_bps=100_000)
+        await net.link("dili").up()
+        hub_js = net.js("hub")
+
+        async def draining() -> bool:
+            return (await hub_js.stream_info("COMMS_BULK_HUB")).state.messages > 200
+
+        await wait_until(draining, timeout=120, step=0.1)
+        sent_at = datetime.now(UTC)
+        await fleet.send(
+            "dili", senders[0], [TO], "fire in the market: keep away", priority="emergency"
+        )
+        hub_nc = net.nc("hub")
+
+        async def arrived() -> bool:
+            got = await stored(hub_nc, "COMMS_EMERGENCY_HUB", "ev.comms_emergency.dili.*.msg.>")
+            return bool(got)
+
+        await wait_until(arrived, timeout=120, step=0.1)
+        (urgent,) = await stored(hub_nc, "COMMS_EMERGENCY_HUB", "ev.comms_emergency.dili.*.msg.>")
+        bulk = await stored(hub_nc, "COMMS_BULK_HUB", "ev.comms_bulk.dili.*.msg.>")
+        ahead = sum(1 for m in bulk if sent_at < m.at < urgent.at)
+        waited = (urgent.at - sent_at).total_seconds()
+        print(
+            f"\nemergency sent while {DRAINING:,} bulk messages drained over 100 kB/s: "
+            f"{ahead} bulk messages crossed between its send and its arrival ({waited:.2f} s)"
+        )
+        assert ahead <= 2 * WINDOW // 600, f"{ahead} bulk messages crossed ahead of it"
+        await wait_until(lambda: _delivered_at_hub(fleet.comms["hub"]) == DRAINING + 1, timeout=240)
