@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.errors import NotFoundError
 
 from services.comms.decider import VALVED, home_context
@@ -41,6 +43,11 @@ from shared.sync import Side, origin_seq
 
 HELD_SEQ = "Comms-Held-Seq"
 WINDOW = 64 * 1024
+POLL = 0.02
+"""How often to ask the far end what crossed while anything is in flight."""
+BATCH = 1000
+IDLE = 5.0
+"""A wake-up every so often even when idle, in case a wake-up message was missed."""
 _log = telemetry.get_logger("aidmesh.comms.valve")
 
 
@@ -126,6 +133,8 @@ class Valve:
         self._ahead = ahead or []
         self._in_flight: deque[tuple[int, int]] = deque()  # (target seq, bytes) not yet across
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._sub: Subscription | None = None
         self.position = 0  # last held sequence copied
         self.held = 0  # held events not yet copied, as last counted
         self.copied = 0
@@ -145,9 +154,18 @@ class Valve:
         }
 
     async def start(self) -> None:
+        async def woken(_: Msg) -> None:
+            self._wake.set()
+
+        # Every held event is also an ordinary NATS message: it wakes an idle valve at once.
+        self._sub = await self._nc.subscribe(self.crossing.held_filter, cb=woken)
         self._task = asyncio.create_task(self._run(), name=f"valve {self.crossing}")
 
     async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -158,11 +176,13 @@ class Valve:
         while True:
             try:
                 await self._resume()
-                pause = 0.02
                 while True:
-                    moved = await self.step()
-                    pause = 0.02 if moved else min(0.5, pause * 1.5)
-                    await asyncio.sleep(0 if moved else pause)
+                    self._wake.clear()
+                    if await self.step():
+                        continue
+                    waiting = bool(self._in_flight) or any(v.held for v in self._ahead)
+                    with contextlib.suppress(TimeoutError):  # idle: sleep until woken
+                        await asyncio.wait_for(self._wake.wait(), POLL if waiting else IDLE)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a server restarting, a stream not made yet: again
@@ -190,12 +210,15 @@ class Valve:
         if room <= 0:
             return moved
         batch = await self._held_after(room)
-        for seq, subject, data, msg_id in batch:
-            ack = await self._js.publish(
+        acks = [
+            await self._js.publish_async(  # written in order; the acks are awaited together
                 self.crossing.target_subject(subject),
                 data,
                 headers={"Nats-Msg-Id": msg_id, HELD_SEQ: str(seq)},
             )
+            for seq, subject, data, msg_id in batch
+        ]
+        for (seq, _, data, _), ack in zip(batch, await asyncio.gather(*acks), strict=True):
             self.position = seq
             self.copied += 1
             if self.crossing.over_a_link:
@@ -241,7 +264,7 @@ class Valve:
                 return out
             await puller.start()
             used = 0
-            while used < room and len(out) < self.held:
+            while used < room and len(out) < min(self.held, BATCH):
                 msgs = await puller.fetch(min(256, self.held - len(out)), 5.0)
                 if not msgs:
                     break
