@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Query, Request, Response
 
+from services.comms.events import MAX_ATTACHMENT_BYTES, ChannelName
 from services.comms.handlers import Comms
 from services.comms.inputs import (
     AckInput,
@@ -15,8 +16,10 @@ from services.comms.inputs import (
     AlertInput,
     BoardQuery,
     ChannelInput,
+    FetchInput,
     InboxQuery,
     KeyInput,
+    MediaType,
     NoInput,
     OutboxQuery,
     ReadInput,
@@ -25,6 +28,7 @@ from services.comms.inputs import (
     StatusQuery,
 )
 from services.comms.subscribers import endpoints
+from shared.decider import Refused
 from shared.endpoints import Reply, install_http_errors
 
 
@@ -48,6 +52,33 @@ def create_app(comms: Comms, var: Path) -> FastAPI:
     @app.get("/messages/{message_id}", tags=["messages"], summary="one message's delivery state")
     async def status(message_id: str) -> Reply:
         return await call("status", StatusQuery(message_id=message_id))
+
+    @app.put(
+        "/attachments",
+        tags=["attachments"],
+        summary="store a file at this site, sealed with the channel's key; returns its reference",
+    )
+    async def attach(
+        request: Request,
+        channel: Annotated[ChannelName, Query()],
+        media_type: Annotated[MediaType, Query()] = "application/octet-stream",
+    ) -> Reply:
+        body = await request.body()
+        if len(body) > MAX_ATTACHMENT_BYTES:
+            raise Refused(
+                f"an attachment is at most {MAX_ATTACHMENT_BYTES // 2**20} MB", code="too_large"
+            )
+        return Reply(ok=True, result=await comms.store_file(channel, body, media_type))
+
+    @app.get(
+        "/attachments/{message_id}/{sha256}",
+        tags=["attachments"],
+        summary="an attachment of a message, fetched from the site holding it on first ask",
+        response_class=Response,
+    )
+    async def fetch(message_id: str, sha256: str) -> Response:
+        data, media_type = await comms.fetch_file(FetchInput(message_id=message_id, sha256=sha256))
+        return Response(content=data, media_type=media_type)
 
     @app.post("/messages/read", tags=["messages"], summary="a recipient has read a message")
     async def read(body: ReadInput) -> Reply:

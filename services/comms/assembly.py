@@ -12,6 +12,7 @@ from nats.js.errors import NotFoundError
 
 from services.comms import urgent
 from services.comms.api import create_app
+from services.comms.attachments import Attachments
 from services.comms.events import registry
 from services.comms.handlers import Comms
 from services.comms.keys import ChannelKeys
@@ -56,7 +57,9 @@ async def build(service: Service, *, timer_interval: float = 1.0) -> Built:
     if loaded:
         _log.info("comms.keys_loaded", channels=loaded)
     db_path = env.db_path("readmodels")
-    comms = Comms(EventStore(nc, registry, site), site, Reads(db_path, site), keys)
+    attachments = Attachments(nc, site, keys)
+    await attachments.open()
+    comms = Comms(EventStore(nc, registry, site), site, Reads(db_path, site), keys, attachments)
     await ensure_held_streams(nc, site)
     valves = Valves(nc, site, lambda: comms.reads.directory().sites)
     comms.valve_report = valves.report

@@ -6,13 +6,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import mimetypes
 import re
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from services.comms import addresses
 from shared.cliclient import send, site_url
+from shared.deployment import Deployment
 from shared.ids import uuid7
 from shared.subjects import HUB, command_subject
 
@@ -81,6 +87,8 @@ def show_inbox(items: list[dict[str, Any]]) -> str:
             f"{mark} [{m['priority']}] {m['sent_at'][:19]} from {m['sender']} "
             f"({m['message_id']})\n    {_body(m)}"
         )
+        for a in m.get("attachments", []):
+            lines.append(f"    attachment {a['media_type']} {a['size']:,} B: {a['sha256']}")
     return "\n".join(lines)
 
 
@@ -169,8 +177,16 @@ def _message_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--priority", choices=["emergency", "high", "normal", "bulk"], default="normal")
     p.add_argument("--channel", default="main", help="channel whose key seals it (default main)")
     p.add_argument("--lifetime", type=lifetime, default=None, help="e.g. 30m, 6h, 3d")
+    p.add_argument("--attach", action="append", default=[], metavar="FILE", help="attach a file")
     _common(p)
     p.set_defaults(handler=_send)
+
+    p = sub.add_parser("fetch", help="fetch a message's attachment (from its site, first time)")
+    p.add_argument("message_id")
+    p.add_argument("sha256")
+    p.add_argument("--out", type=Path, required=True, help="where to write the file")
+    _common(p)
+    p.set_defaults(handler=_fetch)
 
     p = sub.add_parser("inbox", help="a person's or role's inbox")
     p.add_argument("address")
@@ -261,6 +277,7 @@ def _alert_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _send(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.text == "-" else args.text
+    site = _site_of(args.sender, args.site)
     payload: dict[str, Any] = {
         "message_id": uuid7(),
         "sender": args.sender,
@@ -268,10 +285,40 @@ def _send(args: argparse.Namespace) -> int:
         "priority": args.priority,
         "channel": args.channel,
         "body": text,
+        "attachments": [_upload(site, args.channel, Path(f)) for f in args.attach],
     }
     if args.lifetime:
         payload["lifetime_seconds"] = args.lifetime
-    return call(_site_of(args.sender, args.site), "send", payload, args.json, _fields)
+    return call(site, "send", payload, args.json, _fields)
+
+
+def _http(site: str, method: str, path: str, body: bytes | None = None) -> tuple[bytes, str]:
+    """The site's comms HTTP API (files are too large for one NATS command)."""
+    url = Deployment.load().service_url("comms", site) + path
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.read(), response.headers.get("content-type", "")
+    except urllib.error.HTTPError as exc:
+        error = json.loads(exc.read() or b"{}").get("error", {})
+        raise SystemExit(f"refused ({error.get('code')}): {error.get('message')}") from None
+
+
+def _upload(site: str, channel: str, path: Path) -> dict[str, Any]:
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    query = urllib.parse.urlencode({"channel": channel, "media_type": media_type})
+    data, _ = _http(site, "PUT", f"/attachments?{query}", path.read_bytes())
+    result: dict[str, Any] = json.loads(data)["result"]
+    return result
+
+
+def _fetch(args: argparse.Namespace) -> int:
+    data, media_type = _http(
+        args.site or HUB, "GET", f"/attachments/{args.message_id}/{args.sha256}"
+    )
+    args.out.write_bytes(data)
+    print(f"wrote {args.out} ({len(data):,} bytes, {media_type})")
+    return 0
 
 
 def _inbox(args: argparse.Namespace) -> int:

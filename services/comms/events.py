@@ -51,7 +51,7 @@ MAX_WIRE_BODY = 5600
 """Room for the sealed form of the largest body: nonce + tag + base64 of 4096 bytes."""
 MAX_RECIPIENTS = 32
 MAX_ATTACHMENTS = 8
-MAX_ATTACHMENT_BYTES = 64 * 1024 * 1024
+MAX_ATTACHMENT_BYTES = 16 * 1024 * 1024
 MAX_ALERT_TEXT_BYTES = 1024
 Body = Annotated[str, StringConstraints(max_length=MAX_WIRE_BODY)]
 

@@ -6,6 +6,8 @@ not from the future), read the directory, seal and open bodies with the site's c
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +15,7 @@ from typing import Any
 from services.comms import addresses
 from services.comms.addresses import Directory
 from services.comms.alert import AcknowledgeAlert, RaiseAlert, acks, board, raised
+from services.comms.attachments import Attachments
 from services.comms.custody import relay, tracking
 from services.comms.decider import (
     ack_ref,
@@ -32,15 +35,17 @@ from services.comms.directory import (
     channel,
     published,
 )
-from services.comms.events import MAX_BODY_BYTES, Priority
+from services.comms.events import MAX_BODY_BYTES, Attachment, Priority
 from services.comms.firsttouch import FirstTouchStore
 from services.comms.gate import PriorityGate
 from services.comms.inputs import (
     AckInput,
     AddressInput,
     AlertInput,
+    AttachInput,
     BoardQuery,
     ChannelInput,
+    FetchInput,
     InboxQuery,
     KeyInput,
     OutboxQuery,
@@ -97,11 +102,14 @@ class Comms:
         site: str,
         reads: Reads,
         keys: ChannelKeys,
+        attachments: Attachments,
+        *,
         clock: Clock = utc_now,
     ) -> None:
         self.site = site
         self.reads = reads
         self.keys = keys
+        self.attachments = attachments
         self.clock = clock
         self.messages = CommandHandler(store, message)
         self.tracking = CommandHandler(store, tracking)
@@ -139,6 +147,13 @@ class Comms:
                 code="too_large",
             )
         directory = self.reads.directory()
+        for attachment in inp.attachments:
+            if attachment.site == self.site and not await self.attachments.held_here(attachment):
+                raise Refused(
+                    f"attachment {attachment.sha256[:12]}... is not stored at this site: "
+                    "attach the file first",
+                    code="bad_attachment",
+                )
         sealed, body = await self._seal(directory, inp.channel, inp.body, inp.message_id)
         command = SendMessage(
             site=self.site,
@@ -246,6 +261,36 @@ class Comms:
             return open_sealed(key, item["body"], item["message_id"], item["channel"])
         except SealError:
             return None
+
+    async def attach(self, inp: AttachInput) -> dict[str, Any]:
+        try:
+            data = base64.b64decode(inp.content, validate=True)
+        except (ValueError, binascii.Error):
+            raise Refused("the content is not base64", code="invalid") from None
+        return await self.store_file(inp.channel, data, inp.media_type)
+
+    async def store_file(self, channel: str, data: bytes, media_type: str) -> dict[str, Any]:
+        stored = await self.attachments.put(channel, data, media_type, self.reads.directory())
+        return stored.model_dump()
+
+    async def fetch_file(self, inp: FetchInput) -> tuple[bytes, str]:
+        """An attachment of a message known here, fetched from its site on first ask."""
+        found = self.reads.message(inp.message_id)
+        refs = [a for a in (found or {}).get("attachments", []) if a["sha256"] == inp.sha256]
+        if found is None or not refs:
+            raise NotFound("no such attachment of a message known at this site")
+        channel = self.reads.directory().channels.get(found["channel"])
+        public = channel is not None and channel.public
+        data = await self.attachments.fetch(Attachment(**refs[0]), found["channel"], public)
+        return data, str(refs[0]["media_type"])
+
+    async def fetch_attachment(self, inp: FetchInput) -> dict[str, Any]:
+        data, media_type = await self.fetch_file(inp)
+        return {
+            "media_type": media_type,
+            "size": len(data),
+            "content": base64.b64encode(data).decode(),
+        }
 
     # --- directory, channels, keys -----------------------------------------------------------
 

@@ -46,6 +46,23 @@ class SendInput(Input):
     attachments: list[Attachment] = Field(default=[], max_length=MAX_ATTACHMENTS)
 
 
+MediaType = Annotated[str, StringConstraints(pattern=r"^[a-z]+/[a-z0-9.+-]{1,64}$")]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class AttachInput(Input):
+    """A file to attach (base64, up to the size of one command: larger files go over HTTP)."""
+
+    channel: ChannelName
+    media_type: MediaType = "application/octet-stream"
+    content: str = Field(min_length=1, max_length=250_000)
+
+
+class FetchInput(Input):
+    message_id: Uuid7
+    sha256: Sha256
+
+
 class ReadInput(Input):
     command_id: Uuid7
     message_id: Uuid7

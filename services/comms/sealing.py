@@ -40,13 +40,26 @@ def _aad(item_id: str, channel: str) -> bytes:
     return f"aidmesh-comms/v1/{channel}/{item_id}".encode()
 
 
-def seal(key: bytes, text: str, item_id: str, channel: str) -> str:
-    """The sealed form of ``text`` for message or alert ``item_id`` on ``channel`` (URL-safe base64)."""
-    plain = text.encode()
+def seal_bytes(key: bytes, plain: bytes, item_id: str, channel: str) -> bytes:
     aad = _aad(item_id, channel)
     nonce = hmac.new(_subkey(key, b"nonce"), aad + b"\0" + plain, hashlib.sha256).digest()[:_NONCE]
-    sealed = AESGCM(_subkey(key, b"body")).encrypt(nonce, plain, aad)
-    return base64.urlsafe_b64encode(_VERSION + nonce + sealed).rstrip(b"=").decode()
+    return _VERSION + nonce + AESGCM(_subkey(key, b"body")).encrypt(nonce, plain, aad)
+
+
+def open_bytes(key: bytes, raw: bytes, item_id: str, channel: str) -> bytes:
+    if len(raw) < 1 + _NONCE + 16 or raw[:1] != _VERSION:
+        raise SealError("not a sealed body of a known version")
+    nonce, body = raw[1 : 1 + _NONCE], raw[1 + _NONCE :]
+    try:
+        return AESGCM(_subkey(key, b"body")).decrypt(nonce, body, _aad(item_id, channel))
+    except InvalidTag:
+        raise SealError("this key does not open it (another key, or altered on the way)") from None
+
+
+def seal(key: bytes, text: str, item_id: str, channel: str) -> str:
+    """The sealed form of ``text`` for message or alert ``item_id`` on ``channel`` (URL-safe base64)."""
+    raw = seal_bytes(key, text.encode(), item_id, channel)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def open_sealed(key: bytes, sealed: str, item_id: str, channel: str) -> str:
@@ -54,14 +67,7 @@ def open_sealed(key: bytes, sealed: str, item_id: str, channel: str) -> str:
         raw = base64.urlsafe_b64decode(sealed + "=" * (-len(sealed) % 4))
     except ValueError:
         raise SealError("not a sealed body") from None
-    if len(raw) < 1 + _NONCE + 16 or raw[:1] != _VERSION:
-        raise SealError("not a sealed body of a known version")
-    nonce, body = raw[1 : 1 + _NONCE], raw[1 + _NONCE :]
-    try:
-        plain = AESGCM(_subkey(key, b"body")).decrypt(nonce, body, _aad(item_id, channel))
-    except InvalidTag:
-        raise SealError("this key does not open it (another key, or altered on the way)") from None
-    return plain.decode()
+    return open_bytes(key, raw, item_id, channel).decode()
 
 
 def sealed_size(plain_bytes: int) -> int:

@@ -20,8 +20,10 @@ from services.comms.inputs import (
     AckInput,
     AddressInput,
     AlertInput,
+    AttachInput,
     BoardQuery,
     ChannelInput,
+    FetchInput,
     InboxQuery,
     KeyInput,
     NoInput,
@@ -59,6 +61,8 @@ def endpoints(
 
     return {
         "send": (SendInput, comms.send),
+        "attach": (AttachInput, comms.attach),
+        "fetch_attachment": (FetchInput, comms.fetch_attachment),
         "read": (ReadInput, comms.mark_read),
         "resend": (ResendInput, comms.resend),
         "list_address": (AddressInput, comms.list_address),
