@@ -146,6 +146,11 @@ class Comms:
                 f"the body is larger than {MAX_BODY_BYTES} bytes: send it as an attachment",
                 code="too_large",
             )
+        known = self.reads.message(inp.message_id)
+        if known is not None and known["priority"] != inp.priority:
+            raise Refused(
+                "this message id is already used for another message", code="duplicate_id"
+            )
         directory = self.reads.directory()
         for attachment in inp.attachments:
             if attachment.site == self.site and not await self.attachments.held_here(attachment):
