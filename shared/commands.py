@@ -123,6 +123,15 @@ class CommandHandler(Generic[C, S, E]):
         (result,) = await self._handle(ref, [item])
         return result
 
+    def assume_new(self, ref: AggregateRef) -> None:
+        """Decide the next command for ``ref`` without reading the store: the client made the id
+        just now (creating an ephemeral consumer to read an empty aggregate was the costliest step
+        of a create). Safe by the store's rules: the append expects version 0, so if the aggregate
+        exists after all it is a replay or a concurrency error (read, decide again), and a refusal
+        or no-op on the assumed empty state is checked against the store before it is answered."""
+        if ref not in self._cache:
+            self._remember(ref, self._decider.initial_state, 0)
+
     async def state_of(self, ref: AggregateRef) -> tuple[S, int]:
         return await self._current(ref, fresh=False)
 

@@ -65,18 +65,6 @@ def transfer_ref(transfer_id: str, site: str) -> AggregateRef:
     return AggregateRef(CONTEXT, "transfer", transfer_id, HUB, audience=site)
 
 
-class FreshFirst(CommandHandler[C, S, E]):
-    """A command handler that can decide on a client-made id it has never seen without reading the
-    store first (creating an ephemeral consumer per new aggregate was the costliest step of a
-    pledge). Safe by the store's rules: the append expects version 0, so if the aggregate exists
-    after all, the append is recognised as a replay (same events) or refused, and the handler reads
-    and decides again."""
-
-    def assume_new(self, ref: AggregateRef) -> None:
-        if ref not in self._cache:
-            self._remember(ref, self._decider.initial_state, 0)
-
-
 class Handlers:
     """Everything a command needs at one site: the store, a handler per aggregate, the read model."""
 
@@ -85,7 +73,7 @@ class Handlers:
         self.site = site
         self.db_path = str(db_path)
         self.store = EventStore(nc, registry, site)
-        self.transfers = FreshFirst(self.store, transfers)
+        self.transfers = CommandHandler(self.store, transfers)
         self.accounts = CommandHandler(self.store, accounts)
         self.groups = CommandHandler(self.store, groups)
         self._known_groups: dict[str, Group] = {}

@@ -10,6 +10,7 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from shared.commands import CommandHandler, CommandMeta
+from shared.decider import Refused
 from shared.eventstore import ConcurrencyError, EventStore
 from shared.ids import uuid7
 from shared.streams import ensure_stream, event_stream
@@ -138,3 +139,16 @@ async def test_a_refusal_is_never_decided_on_a_stale_cache(store: EventStore) ->
     await CommandHandler(store, tally).handle(ref, DoReset(), meta())  # another process resets
     outcome = await here.handle(ref, Increment(by=5, limit=10), meta())  # fine on the fresh state
     assert outcome.state.total == 5
+
+
+async def test_assuming_new_is_safe_when_the_aggregate_exists(store: EventStore) -> None:
+    ref = new_ref()
+    await CommandHandler(store, tally).handle(ref, Increment(by=9, limit=10), meta())
+    cold = CommandHandler(store, tally)
+    cold.assume_new(ref)  # wrong: it exists
+    with pytest.raises(Refused):  # decided on the real state (9 + 5 > 10), not the assumed one
+        await cold.handle(ref, Increment(by=5, limit=10), meta())
+    fresh = CommandHandler(store, tally)
+    fresh.assume_new(ref)
+    outcome = await fresh.handle(ref, Increment(by=1, limit=10), meta())
+    assert outcome.state.total == 10
