@@ -470,7 +470,12 @@ def _kitchens(parser: argparse.ArgumentParser) -> None:
     need.add_argument("--item", required=True)
     need.add_argument("--quantity", type=int, required=True)
     need.add_argument("--unit", required=True, choices=UNITS)
-    need.add_argument("--cost", type=int, required=True, help="estimated cost in minor units")
+    need.add_argument(
+        "--cost",
+        type=int,
+        required=True,
+        help="estimated cost in ISO 4217 minor units (300,000.00 MMK is 30000000)",
+    )
     need.add_argument("--currency", required=True, help="e.g. MMK, USD")
     met = _action(sub, "need-met", "meet_need", _met, "a need was met")
     met.add_argument("kitchen_id")

@@ -236,7 +236,8 @@ async def kitchens(day: Day, places: list[tuple[str, str]]) -> None:
             item="rice",
             quantity=200,
             unit="kg",
-            estimated_cost_minor=300_000,
+            # ISO 4217 minor units: 300,000.00 kyat, or 180.00 dollars.
+            estimated_cost_minor=30_000_000 if "yangon" in day.site else 18_000,
             currency="MMK" if "yangon" in day.site else "USD",
         )
         await day.command(
@@ -249,7 +250,7 @@ async def kitchens(day: Day, places: list[tuple[str, str]]) -> None:
             item="cooking oil",
             quantity=50,
             unit="litres",
-            estimated_cost_minor=95_000,
+            estimated_cost_minor=9_500_000 if "yangon" in day.site else 9_500,
             currency="MMK" if "yangon" in day.site else "USD",
         )
     await day.command(
@@ -402,7 +403,7 @@ async def show(day: Day, hub: NATS | None) -> None:
         for meals in kitchen["meals"]:
             print(f"    {meals['day']}: planned {meals['planned']}, served {meals['served']}")
         for need in kitchen["open_needs"]:
-            cost = f"~{need['estimated_cost_minor']:,} {need['currency']}"
+            cost = f"~{need['estimated_cost_minor'] / 100:,.2f} {need['currency']}"
             print(f"    needs {need['quantity']} {need['unit']} {need['item']} ({cost})")
     directory = (await day.ask("list_directory", {}))["result"]
     print("\nsignposting directory (referrals today):")

@@ -61,7 +61,8 @@ PublicText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class KitchenNeedPosted(EventPayload):
-    """Contract (remittance): a kitchen needs something donors can fund, e.g. 200 kg rice ~300,000 MMK."""
+    """Contract (remittance): a kitchen needs something donors can fund, e.g. 200 kg rice ~300,000 MMK
+    (``estimated_cost_minor`` is in ISO 4217 minor units: 30000000 for MMK, which has 2 decimals)."""
 
     event_type = "KitchenNeedPosted"
     need_id: str
