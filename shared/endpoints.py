@@ -7,6 +7,8 @@ Validation details name the field and the problem but never echo the input: it m
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -15,6 +17,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker, NatsMessage
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
 from shared import telemetry
@@ -24,6 +30,7 @@ from shared.eventstore import ConcurrencyError, EventConflict, NotOwner, StoreUn
 
 M = TypeVar("M", bound=BaseModel)
 _log = telemetry.get_logger("aidmesh.endpoints")
+_tracer = trace.get_tracer("aidmesh.endpoints")
 MAX_COMMAND_BYTES = 256 * 1024
 
 
@@ -87,24 +94,81 @@ def parse(model: type[M], data: bytes) -> M:
     return model.model_validate_json(data)
 
 
-def command_endpoint(
-    broker: NatsBroker,
-    subject: str,
-    model: type[M],
-    handle: Callable[[M], Awaitable[Any]],
-) -> None:
-    """A NATS request-reply endpoint: validate, handle, always answer (a consumer never dies on bad
-    data, and a client never waits out a timeout for an error)."""
+class Endpoints:
+    """A service's NATS request-reply endpoints: plain nats-py queue subscriptions.
 
-    @broker.subscriber(subject, queue=f"{subject}.workers")
-    async def endpoint(msg: NatsMessage) -> bytes:
-        try:
-            command = parse(model, msg.body)
-            result = await handle(command)
-            reply = Reply(ok=True, result=_plain(result))
-        except Exception as exc:
-            reply = failure(exc)
-        return reply.model_dump_json().encode()
+    Not faststream subscribers: measured, a faststream request-reply cost about 400 us of CPU (its
+    dependency injection hops to a worker thread twice per message) against about 30 us for nats-py,
+    a third of a whole command's cost. What its middleware did is done here: the caller's trace
+    continues from ``traceparent``, and up to ``concurrency`` requests are served at once (commands
+    mostly wait on the store; the command handler still decides one command per aggregate at a time).
+    """
+
+    def __init__(self, nc: NATS, concurrency: int = 64) -> None:
+        self._nc = nc
+        self._routes: list[tuple[str, type[BaseModel], Callable[[Any], Awaitable[Any]]]] = []
+        self._subs: list[Subscription] = []
+        self._running: set[asyncio.Task[None]] = set()
+        self._room = asyncio.Semaphore(concurrency)
+
+    def add(self, subject: str, model: type[M], handle: Callable[[M], Awaitable[Any]]) -> None:
+        self._routes.append((subject, model, handle))
+
+    async def start(self) -> None:
+        for subject, model, handle in self._routes:
+            cb = self._serve(subject, model, handle)
+            self._subs.append(await self._nc.subscribe(subject, queue=f"{subject}.workers", cb=cb))
+
+    async def stop(self) -> None:
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subs.clear()
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    def _serve(
+        self, subject: str, model: type[BaseModel], handle: Callable[[Any], Awaitable[Any]]
+    ) -> Callable[[Msg], Awaitable[None]]:
+        async def on_request(msg: Msg) -> None:
+            await self._room.acquire()  # at the bound the subscription waits: back-pressure
+            task = asyncio.create_task(self._answer(subject, model, handle, msg))
+            self._running.add(task)
+            task.add_done_callback(self._done)
+
+        return on_request
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._room.release()
+
+    async def _answer(
+        self,
+        subject: str,
+        model: type[BaseModel],
+        handle: Callable[[Any], Awaitable[Any]],
+        msg: Msg,
+    ) -> None:
+        with _tracer.start_as_current_span(
+            subject,
+            context=telemetry.extract(msg.headers),
+            kind=trace.SpanKind.SERVER,
+            attributes={"messaging.system": "nats"},
+        ) as span:
+            reply = await answer(model, handle, msg.data)
+            if reply.error is not None:
+                span.set_attribute("aidmesh.error", reply.error.code)
+        if msg.reply:
+            await msg.respond(reply.model_dump_json().encode())
+
+
+async def answer(model: type[M], handle: Callable[[M], Awaitable[Any]], data: bytes) -> Reply:
+    """Validate, handle, always answer: a consumer never dies on bad data, and a client never
+    waits out a timeout for an error."""
+    try:
+        return Reply(ok=True, result=_plain(await handle(parse(model, data))))
+    except Exception as exc:
+        return failure(exc)
 
 
 def _plain(result: Any) -> Any:
@@ -147,3 +211,17 @@ def install_http_errors(app: FastAPI) -> None:
         Exception,
     ):
         app.add_exception_handler(kind, failed)
+
+
+def command_endpoint(
+    broker: NatsBroker,
+    subject: str,
+    model: type[M],
+    handle: Callable[[M], Awaitable[Any]],
+) -> None:
+    """A faststream request-reply endpoint (kept until every service uses :class:`Endpoints`)."""
+
+    @broker.subscriber(subject, queue=f"{subject}.workers")
+    async def endpoint(msg: NatsMessage) -> bytes:
+        reply = await answer(model, handle, msg.body)
+        return reply.model_dump_json().encode()

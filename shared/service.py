@@ -23,6 +23,7 @@ from nats.aio.client import Client as NATS
 
 from shared import telemetry
 from shared.broker import make_broker
+from shared.endpoints import Endpoints
 from shared.projector import ProjectionRunner
 from shared.reactor import Reactor
 from shared.subjects import HUB, site_id
@@ -63,6 +64,7 @@ class Service:
         self.nc: NATS | None = None
         self.local: NATS | None = None
         self.broker: NatsBroker = make_broker(env.nats_url, env.service)
+        self._endpoints: Endpoints | None = None
         self.projections: list[ProjectionRunner] = []
         self.reactors: list[Reactor] = []
         self.app: FastAPI | None = None
@@ -83,6 +85,14 @@ class Service:
             )
         return self.nc
 
+    @property
+    def endpoints(self) -> Endpoints:
+        """The NATS command endpoints (request-reply), served once the consumers are running."""
+        if self._endpoints is None:
+            assert self.nc is not None, "connect() first"
+            self._endpoints = Endpoints(self.nc)
+        return self._endpoints
+
     def on_start(self, hook: Hook) -> None:
         self._on_start.append(hook)
 
@@ -98,6 +108,8 @@ class Service:
             await runner.start()
         for reactor in self.reactors:
             await reactor.start()
+        if self._endpoints is not None:
+            await self._endpoints.start()
         await self.broker.start()
         if self.app is not None and self.env.http_port:
             await self._serve_http(self.app)
@@ -115,6 +127,8 @@ class Service:
     async def stop(self) -> None:
         if self._http is not None:
             self._http.should_exit = True
+        if self._endpoints is not None:
+            await self._endpoints.stop()
         with contextlib.suppress(Exception):
             await self.broker.stop()
         for reactor in reversed(self.reactors):

@@ -83,7 +83,7 @@ async def build(service: Service) -> None:
         await _hub(service, h)
     else:
         treasury = Treasury(h)
-        serve_site(service.broker, h, treasury)
+        serve_site(service.endpoints, h, treasury)
         service.app = site_app(h, treasury)
 
 
@@ -123,7 +123,7 @@ async def _hub(service: Service, h: Handlers) -> None:
     )
     service.on_start(timer.start)
     service.on_stop(timer.stop)
-    serve_hub(service.broker, h, donations, donors)
+    serve_hub(service.endpoints, h, donations, donors)
     service.app = hub_app(h, donations, donors)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
 from pydantic import BaseModel
 
@@ -44,7 +43,7 @@ from services.remittance.schemas import (
 )
 from services.remittance.transfer import NoteCorrection, NoteDispute, NoteReceipt
 from services.remittance.treasury import Treasury
-from shared.endpoints import command_endpoint
+from shared.endpoints import Endpoints
 from shared.envelope import Envelope, EventPayload
 from shared.reactor import Planned, Reactor
 from shared.subjects import HUB, AggregateRef, command_subject, stream_name
@@ -55,10 +54,10 @@ Handler = Callable[[Any], Awaitable[Any]]
 
 
 def _serve(
-    broker: NatsBroker, site: str, routes: dict[str, tuple[type[BaseModel], Handler]]
+    endpoints: Endpoints, site: str, routes: dict[str, tuple[type[BaseModel], Handler]]
 ) -> None:
     for name, (model, handle) in routes.items():
-        command_endpoint(broker, command_subject(site, CONTEXT, name), model, handle)
+        endpoints.add(command_subject(site, CONTEXT, name), model, handle)
 
 
 def query_routes(h: Handlers) -> dict[str, tuple[type[BaseModel], Handler]]:
@@ -94,7 +93,7 @@ def query_routes(h: Handlers) -> dict[str, tuple[type[BaseModel], Handler]]:
 
 
 def serve_hub(
-    broker: NatsBroker, h: Handlers, donations: Donations, donors: DonorBook | None
+    endpoints: Endpoints, h: Handlers, donations: Donations, donors: DonorBook | None
 ) -> None:
     async def donor_history(q: DonorQuery) -> Any:
         with h.read() as db:
@@ -118,12 +117,12 @@ def serve_hub(
     if donors is not None:
         routes["register_donor"] = (DonorRequest, donors.register)
         routes["forget_donor"] = (DonorQuery, lambda q: donors.forget(q.donor_ref))
-    _serve(broker, h.site, routes)
+    _serve(endpoints, h.site, routes)
 
 
-def serve_site(broker: NatsBroker, h: Handlers, treasury: Treasury) -> None:
+def serve_site(endpoints: Endpoints, h: Handlers, treasury: Treasury) -> None:
     _serve(
-        broker,
+        endpoints,
         h.site,
         {
             "confirm_receipt": (ConfirmReceiptRequest, treasury.confirm_receipt),

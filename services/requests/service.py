@@ -11,7 +11,7 @@ from services.requests.handlers import Handlers
 from services.requests.operations import Operation, hub_operations, site_operations
 from services.requests.projections import SiteReadModels, SiteSummary
 from services.requests.readside import ReadSide
-from services.requests.subscribers import Endpoints
+from services.requests.subscribers import serve
 from services.requests.timers import SiteTimer
 from shared.eventstore import EventStore
 from shared.projector import ProjectionRunner
@@ -81,8 +81,6 @@ async def wire(service: Service) -> Wiring:
         service.on_start(timer.start)
         service.on_stop(stop_vault)
         service.on_stop(timer.stop)
-    endpoints = Endpoints(service.nc, env.site, operations)
-    service.on_start(endpoints.start)
-    service.on_stop(endpoints.stop)  # hooks stop in reverse: the endpoints first
+    serve(service.endpoints, env.site, operations)
     service.app = make_app(env.site, operations)
     return wiring

@@ -11,10 +11,9 @@ from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from pydantic import BaseModel, Field
 
-from shared.broker import make_broker
 from shared.commands import CommandHandler, meta
 from shared.decider import Refused
-from shared.endpoints import Reply, command_endpoint, install_http_errors
+from shared.endpoints import Endpoints, Reply, install_http_errors
 from shared.eventstore import EventStore
 from shared.ids import uuid7
 from shared.natsserver import NatsServer
@@ -43,9 +42,9 @@ async def test_command_endpoint_answers_good_and_bad_input(
         )
         return {"total": outcome.state.total}
 
-    broker = make_broker(nats_server.url, "tests")
-    command_endpoint(broker, "cmd.hub.tally.increment", IncrementCommand, increment)
-    await broker.start()
+    endpoints = Endpoints(nc)
+    endpoints.add("cmd.hub.tally.increment", IncrementCommand, increment)
+    await endpoints.start()
     try:
 
         async def ask(body: bytes) -> Reply:
@@ -69,7 +68,7 @@ async def test_command_endpoint_answers_good_and_bad_input(
         assert over.error.code == "over_limit"
         assert "limit of 10" in over.error.message
     finally:
-        await broker.stop()
+        await endpoints.stop()
 
 
 async def test_http_errors_have_the_same_shape() -> None:
