@@ -138,13 +138,16 @@ async def test_link_down_work_link_up_and_status_shows_the_backlog_drain(tmp_pat
         await st.ensure_stream(site_nc.jetstream(), topology.site_stream("tally", "dili"))
         await st.ensure_stream(hub_nc.jetstream(), topology.hub_stream("tally", ["dili"]))
 
-        assert aidmesh(var, "link", "down", "dili").returncode == 0
-        await write(site_nc, "dili", [AggregateRef("tally", "tally", uuid7(), "dili")], 200)
-
         def figures() -> dict[str, object]:
             out = aidmesh(var, "status", "--json")
             report = json.loads(out.stdout)
             return next(s for s in report if s["site"] == "dili")["link"]
+
+        # Services write their own start-up events (directories, registrations): let those cross first, so
+        # the backlog below is exactly the 200 events this test writes.
+        await wait_until(lambda: figures()["waiting_up"] == 0, timeout=60, step=0.2)
+        assert aidmesh(var, "link", "down", "dili").returncode == 0
+        await write(site_nc, "dili", [AggregateRef("tally", "tally", uuid7(), "dili")], 200)
 
         down = figures()
         assert down["state"] == "down (refuse)"
