@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -113,6 +112,34 @@ class Endpoints:
 
     def add(self, subject: str, model: type[M], handle: Callable[[M], Awaitable[Any]]) -> None:
         self._routes.append((subject, model, handle))
+
+    def asyncapi(self, title: str, version: str) -> dict[str, Any]:
+        """The endpoints as an AsyncAPI 3 document, written by faststream from the same input models
+        that validate the requests, so the document cannot drift from what is served. The broker is
+        never connected: faststream describes, nats-py serves."""
+        from faststream.nats import NatsBroker
+        from faststream.specification import AsyncAPI
+
+        broker = NatsBroker(self._url())
+        for subject, model, _ in self._routes:
+            about = (model.__doc__ or "").strip()
+            describe_request(broker, subject, model, about)
+        doc = AsyncAPI(
+            broker,
+            title=title,
+            version=version,
+            description=(
+                "NATS request-reply commands and queries. Send the JSON input on the subject "
+                "with a reply inbox; the answer is a Reply: "
+                '{"ok": true, "result": ...} or {"ok": false, "error": {"code", "message", "details"}}.'
+            ),
+        )
+        result: dict[str, Any] = json.loads(doc.to_specification().to_json())
+        return result
+
+    def _url(self) -> str:
+        url = self._nc.connected_url
+        return f"nats://{url.netloc}" if url is not None else "nats://127.0.0.1:4222"
 
     async def start(self) -> None:
         for subject, model, handle in self._routes:
@@ -213,15 +240,11 @@ def install_http_errors(app: FastAPI) -> None:
         app.add_exception_handler(kind, failed)
 
 
-def command_endpoint(
-    broker: NatsBroker,
-    subject: str,
-    model: type[M],
-    handle: Callable[[M], Awaitable[Any]],
-) -> None:
-    """A faststream request-reply endpoint (kept until every service uses :class:`Endpoints`)."""
+def describe_request(broker: Any, subject: str, model: type[BaseModel], about: str) -> None:
+    async def request(body: Any) -> Any:  # described, never called
+        raise NotImplementedError
 
-    @broker.subscriber(subject, queue=f"{subject}.workers")
-    async def endpoint(msg: NatsMessage) -> bytes:
-        reply = await answer(model, handle, msg.body)
-        return reply.model_dump_json().encode()
+    request.__annotations__ = {"body": model, "return": Reply}
+    broker.subscriber(
+        subject, queue=f"{subject}.workers", title=subject, description=about or None
+    )(request)

@@ -18,11 +18,9 @@ from typing import Any
 
 import nats
 from fastapi import FastAPI
-from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
 
 from shared import telemetry
-from shared.broker import make_broker
 from shared.endpoints import Endpoints
 from shared.projector import ProjectionRunner
 from shared.reactor import Reactor
@@ -63,7 +61,6 @@ class Service:
         self.env = env
         self.nc: NATS | None = None
         self.local: NATS | None = None
-        self.broker: NatsBroker = make_broker(env.nats_url, env.service)
         self._endpoints: Endpoints | None = None
         self.projections: list[ProjectionRunner] = []
         self.reactors: list[Reactor] = []
@@ -110,9 +107,23 @@ class Service:
             await reactor.start()
         if self._endpoints is not None:
             await self._endpoints.start()
-        await self.broker.start()
+        if self.app is not None and self._endpoints is not None:
+            self._describe_endpoints(self.app, self._endpoints)
         if self.app is not None and self.env.http_port:
             await self._serve_http(self.app)
+
+    def _describe_endpoints(self, app: FastAPI, endpoints: Endpoints) -> None:
+        """``GET /asyncapi.json`` beside ``/openapi.json``: the NATS side of the same interface."""
+        title = f"aidmesh {self.env.service} @ {self.env.site}"
+        version = app.version
+        doc: dict[str, Any] = {}
+
+        async def asyncapi() -> dict[str, Any]:
+            if not doc:
+                doc.update(endpoints.asyncapi(title, version))
+            return doc
+
+        app.add_api_route("/asyncapi.json", asyncapi, methods=["GET"], include_in_schema=False)
 
     async def _serve_http(self, app: FastAPI) -> None:
         import uvicorn
@@ -129,8 +140,6 @@ class Service:
             self._http.should_exit = True
         if self._endpoints is not None:
             await self._endpoints.stop()
-        with contextlib.suppress(Exception):
-            await self.broker.stop()
         for reactor in reversed(self.reactors):
             await reactor.stop()
         for runner in reversed(self.projections):

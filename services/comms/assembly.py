@@ -64,7 +64,7 @@ async def build(service: Service, *, timer_interval: float = 1.0) -> Built:
     valves = Valves(nc, site, lambda: comms.reads.directory().sites)
     comms.valve_report = valves.report
     consumers = Consumers(runners(nc, site, db_path), reactors(nc, comms), valves)
-    register_endpoints(service.broker, comms, env.var)
+    register_endpoints(service.endpoints, comms, env.var)
     service.app = create_app(comms, env.var)
     timer = ExpiryTimer(comms, timer_interval)
     waiting = _UrgentAlerts(service, comms)

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
 from pydantic import BaseModel
 
@@ -36,7 +35,7 @@ from services.comms.inputs import (
 from services.comms.links import link_totals
 from services.comms.projections import AlertsProjection, DirectoryProjection, MessagesProjection
 from services.comms.relay import HubRelay, sender_lane
-from shared.endpoints import command_endpoint
+from shared.endpoints import Endpoints
 from shared.projector import ProjectionRunner
 from shared.reactor import Reactor
 from shared.subjects import HUB, command_subject, stream_name
@@ -81,9 +80,9 @@ def endpoints(
     }
 
 
-def register_endpoints(broker: NatsBroker, comms: Comms, var: Path) -> None:
+def register_endpoints(served: Endpoints, comms: Comms, var: Path) -> None:
     for name, (model, handle) in endpoints(comms, var).items():
-        command_endpoint(broker, command_subject(comms.site, CONTEXT, name), model, handle)
+        served.add(command_subject(comms.site, CONTEXT, name), model, handle)
 
 
 def runners(nc: NATS, site: str, db_path: Path) -> list[ProjectionRunner]:

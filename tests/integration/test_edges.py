@@ -67,6 +67,14 @@ async def test_command_endpoint_answers_good_and_bad_input(
         assert over.error is not None
         assert over.error.code == "over_limit"
         assert "limit of 10" in over.error.message
+        doc = endpoints.asyncapi("tally", "1")
+        channel = doc["channels"]["cmd.hub.tally.increment"]
+        assert channel["bindings"]["nats"]["queue"] == "cmd.hub.tally.increment.workers"
+        assert doc["components"]["schemas"]["IncrementCommand"]["required"] == [
+            "command_id",
+            "tally_id",
+            "by",
+        ]
     finally:
         await endpoints.stop()
 

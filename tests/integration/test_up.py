@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import nats
 import pytest
 
@@ -82,6 +83,11 @@ async def test_up_status_ctrl_c_and_restart_keep_the_events(tmp_path: Path) -> N
         )
         assert status.returncode == 0, status.stdout + status.stderr
         assert "server up" in status.stdout
+        services = json.loads((var / "deployment.json").read_text())["services"]
+        comms = next(v for v in services.values() if v["service"] == "comms")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{comms['http_port']}") as web:
+            nats_api = (await web.get("/asyncapi.json")).json()
+        assert f"cmd.{comms['site']}.comms.send" in nats_api["channels"]
         url = json.loads((var / "deployment.json").read_text())["hub"]["client_port"]
         nc = await nats.connect(f"nats://127.0.0.1:{url}")
         await ensure_stream(nc.jetstream(), event_stream("tally", "hub"))
