@@ -74,12 +74,12 @@ async def raw_service(nc: NATS, clients: int, each: int) -> float:
     async def on_request(msg: Msg) -> None:
         asyncio.get_running_loop().create_task(append(msg))
 
-    sub = await nc.subscribe("rawsvc.cmd", cb=on_request)
+    sub = await nc.subscribe("rawsvc_cmd", cb=on_request)
 
     async def client(i: int) -> None:
         body = json.dumps({"client": i, "category": "food", "area_id": "w1-a"}).encode()
         for _ in range(each):
-            await nc.request("rawsvc.cmd", body, 30)
+            await nc.request("rawsvc_cmd", body, 30)
 
     timer = Timer()
     await asyncio.gather(*(client(i) for i in range(clients)))
