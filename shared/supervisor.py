@@ -231,8 +231,9 @@ class Supervisor:
     async def stop(self) -> None:
         if self._control is not None:
             self._control.close()
-        for child in reversed(self.children):
-            await asyncio.to_thread(child.stop)
+        # Each service finishes its own in-flight work (measured 1-3 s) and none waits on another:
+        # stopped one by one, Ctrl-C took 18 s for nine services.
+        await asyncio.gather(*(asyncio.to_thread(child.stop) for child in self.children))
         await self.sites.stop()
         self.deployment.forget()
 
