@@ -74,6 +74,9 @@ class Outcome(Generic[S]):
     replayed: bool = False
 
 
+_TOUCHED_REMEMBERED = 200_000
+
+
 class CommandHandler(Generic[C, S, E]):
     def __init__(
         self,
@@ -82,12 +85,20 @@ class CommandHandler(Generic[C, S, E]):
         *,
         max_attempts: int = 5,
         cache_size: int = 4096,
+        new_on_first_touch: bool = False,
     ) -> None:
+        """``new_on_first_touch``: :meth:`assume_new` for every aggregate this handler has not seen
+        yet, for reactions that mostly create aggregates (custody copies, deliveries), where loading
+        what does not exist would cost a consumer round trip per event. Safe for the reasons given
+        there; an aggregate that did exist costs one stale append and a real load."""
         self._store = store
         self._decider = decider
         self._max_attempts = max_attempts
         self._cache: OrderedDict[AggregateRef, tuple[S, int]] = OrderedDict()
         self._cache_size = cache_size
+        self._touched: OrderedDict[AggregateRef, None] | None = (
+            OrderedDict() if new_on_first_touch else None
+        )
         self._locks: weakref.WeakValueDictionary[AggregateRef, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -226,6 +237,12 @@ class CommandHandler(Generic[C, S, E]):
         if cached is not None:
             self._cache.move_to_end(ref)
             return cached
+        if not fresh and self._touched is not None and ref not in self._touched:
+            self._touched[ref] = None
+            if len(self._touched) > _TOUCHED_REMEMBERED:
+                self._touched.popitem(last=False)  # forgotten: at worst one stale append later
+            self._remember(ref, self._decider.initial_state, 0)
+            return self._decider.initial_state, 0
         loaded = await self._store.load(ref)
         state = self._decider.fold(e.envelope.payload for e in loaded.events)  # type: ignore[misc]
         self._remember(ref, state, loaded.version)

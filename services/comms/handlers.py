@@ -36,7 +36,6 @@ from services.comms.directory import (
     published,
 )
 from services.comms.events import MAX_BODY_BYTES, Attachment, Priority
-from services.comms.firsttouch import FirstTouchStore
 from services.comms.gate import PriorityGate
 from services.comms.inputs import (
     AckInput,
@@ -82,17 +81,15 @@ def utc_now() -> datetime:
 
 class ReactionHandlers:
     """Handlers for the steps that mostly create aggregates (custody, delivery, a new message):
-    their first load is skipped (see ``firsttouch``). Only for commands that decide events on an
-    empty state."""
+    their first load is skipped (``new_on_first_touch``)."""
 
     def __init__(self, store: AggregateStore) -> None:
-        fresh = FirstTouchStore(store)
-        self.tracking = CommandHandler(fresh, tracking)
-        self.relays = CommandHandler(fresh, relay)
-        self.deliveries = CommandHandler(fresh, delivery)
-        self.boards = CommandHandler(fresh, board)
-        self.receipts = CommandHandler(fresh, acks)
-        self.messages = CommandHandler(fresh, message)
+        self.tracking = CommandHandler(store, tracking, new_on_first_touch=True)
+        self.relays = CommandHandler(store, relay, new_on_first_touch=True)
+        self.deliveries = CommandHandler(store, delivery, new_on_first_touch=True)
+        self.boards = CommandHandler(store, board, new_on_first_touch=True)
+        self.receipts = CommandHandler(store, acks, new_on_first_touch=True)
+        self.messages = CommandHandler(store, message, new_on_first_touch=True)
 
 
 class Comms:

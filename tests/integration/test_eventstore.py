@@ -152,3 +152,18 @@ async def test_assuming_new_is_safe_when_the_aggregate_exists(store: EventStore)
     fresh.assume_new(ref)
     outcome = await fresh.handle(ref, Increment(by=1, limit=10), meta())
     assert outcome.state.total == 10
+
+
+async def test_new_on_first_touch_is_safe_when_the_aggregate_exists(store: EventStore) -> None:
+    ref, other = new_ref(), new_ref()
+    await CommandHandler(store, tally).handle(ref, Increment(by=9, limit=10), meta())
+    await CommandHandler(store, tally).handle(other, Increment(by=4, limit=10), meta())
+    reacting = CommandHandler(store, tally, new_on_first_touch=True)
+    with pytest.raises(Refused):  # decided on the real state (9 + 5 > 10), not the assumed one
+        await reacting.handle(ref, Increment(by=5, limit=10), meta())
+    outcome = await reacting.handle(
+        other, Increment(by=1, limit=10), meta()
+    )  # stale append, reload
+    assert outcome.state.total == 5
+    assert (await CommandHandler(store, tally).state_of(other))[0].total == 5
+    assert (await reacting.handle(new_ref(), Increment(by=2), meta())).state.total == 2
