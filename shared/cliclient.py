@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import nats
@@ -39,15 +40,22 @@ async def send(url: str, subject: str, payload: dict[str, Any], timeout: float =
     return Reply.model_validate_json(msg.data)
 
 
+UNANSWERED = ("no_service", "timeout", "unavailable")
+
+
 def run(site: str, subject: str, payload: dict[str, Any], *, as_json: bool = False) -> int:
     """Send and print. Exit 0 on success, 1 when refused or invalid, 2 when nothing answered."""
-    reply = asyncio.run(send(site_url(site), subject, payload))
+    return show(asyncio.run(send(site_url(site), subject, payload)), as_json=as_json)
+
+
+def show(reply: Reply, *, as_json: bool, text: Callable[[Any], str] | None = None) -> int:
+    """Print an answer (``text`` renders a result for the terminal) or the refusal in one sentence.
+    Exit 0 on success, 1 when refused or invalid, 2 when nothing answered."""
     if reply.ok:
-        print(
-            json.dumps(reply.result, indent=2, ensure_ascii=False)
-            if as_json
-            else render(reply.result)
-        )
+        if as_json:
+            print(json.dumps(reply.result, indent=2, ensure_ascii=False))
+        else:
+            print((text or render)(reply.result))
         return 0
     assert reply.error is not None
     if as_json:
@@ -56,7 +64,7 @@ def run(site: str, subject: str, payload: dict[str, Any], *, as_json: bool = Fal
         print(f"refused ({reply.error.code}): {reply.error.message}", file=sys.stderr)
         for detail in reply.error.details:
             print(f"  {detail.get('field')}: {detail.get('problem')}", file=sys.stderr)
-    return 2 if reply.error.code in ("no_service", "timeout", "unavailable") else 1
+    return 2 if reply.error.code in UNANSWERED else 1
 
 
 def render(result: Any) -> str:

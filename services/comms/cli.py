@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from services.comms import addresses
+from shared import cliclient
 from shared.cliclient import send, site_url
 from shared.deployment import Deployment
 from shared.ids import uuid7
@@ -49,21 +50,7 @@ def call(site: str, command: str, payload: dict[str, Any], as_json: bool, show: 
     """Send, print the answer (or the refusal in one sentence). Exit 0 ok, 1 refused, 2 no answer."""
     subject = command_subject(site, "comms", command)
     reply = asyncio.run(send(site_url(site), subject, payload))
-    if reply.ok:
-        print(
-            json.dumps(reply.result, indent=2, ensure_ascii=False)
-            if as_json
-            else show(reply.result)
-        )
-        return 0
-    assert reply.error is not None
-    if as_json:
-        print(reply.model_dump_json(indent=2))
-    else:
-        print(f"refused ({reply.error.code}): {reply.error.message}", file=sys.stderr)
-        for detail in reply.error.details:
-            print(f"  {detail.get('field')}: {detail.get('problem')}", file=sys.stderr)
-    return 2 if reply.error.code in ("no_service", "timeout", "unavailable") else 1
+    return cliclient.show(reply, as_json=as_json, text=show)
 
 
 def _fields(result: Any) -> str:

@@ -22,7 +22,6 @@ from shared.ids import uuid7
 from shared.subjects import HUB, command_subject
 
 CONTEXT = "remit"
-UNANSWERED = ("no_service", "timeout", "unavailable")
 if TYPE_CHECKING:
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -61,24 +60,14 @@ def send(
 
 
 def _print(reply: Reply, entry: Path | None, as_json: bool) -> int:
-    if reply.ok:
-        out = json.dumps(reply.result, indent=2, ensure_ascii=False) if as_json else None
-        print(out or cliclient.render(reply.result))
-    else:
-        assert reply.error is not None
-        if as_json:
-            print(reply.model_dump_json(indent=2))
-        else:
-            print(f"refused ({reply.error.code}): {reply.error.message}", file=sys.stderr)
-            for detail in reply.error.details:
-                print(f"  {detail.get('field')}: {detail.get('problem')}", file=sys.stderr)
-        if reply.error.code in UNANSWERED:
-            if entry is not None:
-                print("kept in the outbox: aidmesh remit retry sends it again", file=sys.stderr)
-            return 2
+    code = cliclient.show(reply, as_json=as_json)
+    if code == 2:
+        if entry is not None:
+            print("kept in the outbox: aidmesh remit retry sends it again", file=sys.stderr)
+        return 2
     if entry is not None:
         entry.unlink(missing_ok=True)
-    return 0 if reply.ok else 1
+    return code
 
 
 def _id(args: argparse.Namespace) -> str:
