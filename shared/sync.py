@@ -27,6 +27,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from shared import subjects, telemetry
+from shared.periodic import Periodic
 from shared.streams import SourceSpec
 from shared.subjects import HUB
 
@@ -140,27 +141,16 @@ class SyncWatcher:
         self._js = nc.jetstream()
         self.site = site
         self._monitor = monitor_url
-        self._poll = poll_seconds
         self.peers: dict[str, PeerState] = {}
-        self._task: asyncio.Task[None] | None = None
+        # A failed check is retried at the next poll: the monitor port may be restarting with
+        # the server.
+        self._periodic = Periodic(f"sync-watch-{site}", self.check, poll_seconds, at_start=True)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"sync-watch-{self.site}")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.check()
-            except Exception as exc:  # the monitor port may be restarting with the server
-                _log.warning("sync.watch_failed", site=self.site, error=repr(exc))
-            await asyncio.sleep(self._poll)
+        await self._periodic.stop()
 
     async def check(self) -> None:
         leafs = await asyncio.to_thread(leafz, self._monitor)

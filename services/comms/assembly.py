@@ -5,10 +5,7 @@ process against real servers."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
-
-from nats.js.errors import NotFoundError
 
 from services.comms import urgent
 from services.comms.api import create_app
@@ -26,6 +23,7 @@ from shared.projector import ProjectionRunner
 from shared.reactor import Reactor
 from shared.service import Service
 from shared.subjects import stream_name
+from shared.upstream import WhenStreamExists
 from shared.vault import Vault, master_key
 
 _log = telemetry.get_logger("aidmesh.comms")
@@ -67,7 +65,7 @@ async def build(service: Service, *, timer_interval: float = 1.0) -> Built:
     register_endpoints(service.endpoints, comms, env.var)
     service.app = create_app(comms, env.var)
     timer = ExpiryTimer(comms, timer_interval)
-    waiting = _UrgentAlerts(service, comms)
+    waiting = urgent_alerts(service, comms)
 
     async def close() -> None:
         comms.reads.close()
@@ -106,50 +104,21 @@ class Consumers:
         await asyncio.gather(*(r.stop() for r in self.projections))
 
 
-class _UrgentAlerts:
+def urgent_alerts(service: Service, comms: Comms) -> WhenStreamExists:
     """The reactor on the requests service's stream, started once that stream exists (the requests
     service may come up later, or not run in this deployment at all)."""
-
-    def __init__(self, service: Service, comms: Comms) -> None:
-        assert service.nc is not None
-        self._nc = service.nc
-        self._site = comms.site
-        self._stream = stream_name(urgent.REQUESTS_CONTEXT, comms.site)
-        self.reactor = Reactor(
+    assert service.nc is not None
+    return WhenStreamExists(
+        service.nc,
+        Reactor(
             service.nc,
             "comms_urgent_alerts",
             urgent.registry,
             urgent.UrgentAlerts(comms).plan,
-            stream=self._stream,
+            stream=stream_name(urgent.REQUESTS_CONTEXT, comms.site),
             site=comms.site,
             actor=f"comms@{comms.site}",
             filter_subjects=(f"ev.{urgent.REQUESTS_CONTEXT}.{comms.site}.>",),
             only=urgent.ONLY,
-        )
-        self._task: asyncio.Task[None] | None = None
-        self._started = False
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._when_stream_exists(), name="comms-urgent-wait")
-
-    async def _when_stream_exists(self) -> None:
-        js = self._nc.jetstream()
-        while True:
-            try:
-                await js.stream_info(self._stream)
-                break
-            except NotFoundError:
-                await asyncio.sleep(5)
-            except Exception as exc:  # the server is restarting: look again shortly
-                _log.warning("comms.urgent_wait", error=repr(exc))
-                await asyncio.sleep(5)
-        await self.reactor.start()
-        self._started = True
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._started:
-            await self.reactor.stop()
+        ),
+    )

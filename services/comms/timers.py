@@ -8,8 +8,6 @@ the very same events.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from datetime import datetime
 from typing import Any
@@ -22,6 +20,7 @@ from shared import telemetry
 from shared.commands import CommandHandler, CommandMeta
 from shared.decider import Refused
 from shared.ids import child_id
+from shared.periodic import Periodic
 from shared.subjects import HUB, AggregateRef
 
 SENDER_INDEX, HUB_INDEX = 1, 2
@@ -32,28 +31,15 @@ _log = telemetry.get_logger("aidmesh.comms.timers")
 class ExpiryTimer:
     def __init__(self, comms: Comms, interval: float = 1.0) -> None:
         self.comms = comms
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("comms-expiry", self.tick, interval, at_start=True)
         self._done: dict[tuple[str, int], float] = {}  # decided lately; the read model may lag
         self.ended = 0
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="comms-expiry")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception as exc:  # the store or the read model is briefly away: next tick
-                _log.warning("comms.expiry_failed", error=repr(exc))
-            await asyncio.sleep(self.interval)
+        await self._periodic.stop()
 
     async def tick(self) -> int:
         """Decide every lifetime that has ended; returns how many commands were decided."""

@@ -28,11 +28,11 @@ from services.remittance.projections import (
 from services.remittance.rails import ManualRail, Rail, SandboxRail
 from services.remittance.subscribers import serve_hub, serve_site, site_facts_reactor
 from services.remittance.treasury import Treasury
-from services.remittance.upstream import WhenStreamExists
 from shared.projection import open_db
 from shared.projector import ProjectionRunner
 from shared.service import Service, main
 from shared.subjects import HUB, stream_name
+from shared.upstream import WhenStreamExists
 from shared.vault import Vault, master_key
 
 NAME = "remittance"

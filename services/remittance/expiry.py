@@ -8,14 +8,13 @@ callback that was delayed past the deadline (dated before it) still fund the ple
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from services.remittance.donations import Donations
 from shared import telemetry
 from shared.decider import Refused
+from shared.periodic import Periodic
 
 _log = telemetry.get_logger("aidmesh.remit.expiry")
 
@@ -30,12 +29,10 @@ class ExpiryTimer:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.donations = donations
-        self.every_s = every_s
         self.grace = grace
         self.clock = clock
         self.expired = 0
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
+        self._periodic = Periodic("remit-expiry", self.tick, every_s)
 
     async def tick(self) -> int:
         """Expire every pledge past its deadline and the grace; returns how many were expired."""
@@ -53,22 +50,7 @@ class ExpiryTimer:
         return count
 
     async def start(self) -> None:
-        self._stop.clear()
-        self._task = asyncio.create_task(self._run(), name="remit-expiry")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.every_s)
-            if self._stop.is_set():
-                return
-            try:
-                await self.tick()
-            except Exception as exc:  # a store or read model hiccup: the next tick tries again
-                _log.warning("expiry.tick_failed", error=repr(exc))
+        await self._periodic.stop()

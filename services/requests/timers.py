@@ -13,8 +13,6 @@ applies. The clock is read here, never in a decider.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from shared.commands import CommandMeta
 from shared.decider import Refused
 from shared.eventstore import EventConflict
 from shared.ids import child_id
+from shared.periodic import Periodic
 
 _log = telemetry.get_logger("aidmesh.requests.timer")
 EXPIRY, RECONCILIATION, ALERT_ROUND = 101, 104, 1000
@@ -58,31 +57,14 @@ class SiteTimer:
     ) -> None:
         self._handlers = handlers
         self._read_db = read_db
-        self._every = every_seconds
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._periodic = Periodic("requests-timer", lambda: self.tick(self._clock()), every_seconds)
 
     async def start(self) -> None:
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="requests-timer")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._every)
-            if self._stopping.is_set():
-                return
-            try:
-                await self.tick(self._clock())
-            except Exception as exc:  # the store or read model away: try again next tick
-                _log.warning("timer.tick_failed", error=repr(exc))
+        await self._periodic.stop()
 
     async def tick(self, now: datetime) -> Tick:
         settings = (await self._handlers.site_state()).settings

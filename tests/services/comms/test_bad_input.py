@@ -106,7 +106,7 @@ async def test_the_http_api_gives_the_same_answers(tmp_path: Path) -> None:
             async def visible() -> bool:  # read models follow the stream within milliseconds
                 return (await client.get(f"/messages/{mid}")).status_code == 200
 
-            await wait_until(visible, timeout=10)
+            await wait_until(visible, timeout=30)
             status = await client.get(f"/messages/{mid}")
             assert status.json()["result"]["body"] == "hello"
             refused = await client.post("/messages", json=_send(to=["site:atlantis"]))
