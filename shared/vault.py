@@ -26,7 +26,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nats.aio.client import Client as NATS
-from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from shared.subjects import site_id, token
@@ -103,6 +103,21 @@ class Vault:
         nonce = os.urandom(12)
         sealed = nonce + AESGCM(key).encrypt(nonce, json.dumps(record).encode(), ref.encode())
         await self.kv.put(ref, base64.b64encode(sealed))
+
+    async def create(self, ref: str, record: dict[str, Any]) -> bool:
+        """Store the record only where the reference holds none: a live record is never
+        overwritten (a reused id with other content must not replace a person's contact).
+        Returns whether it was written. A reference forgotten before is empty again."""
+        token(ref, "vault reference")
+        key = await self._data_key(ref, create=True)
+        assert key is not None
+        nonce = os.urandom(12)
+        sealed = nonce + AESGCM(key).encrypt(nonce, json.dumps(record).encode(), ref.encode())
+        try:
+            await self.kv.create(ref, base64.b64encode(sealed))
+        except KeyWrongLastSequenceError:
+            return False
+        return True
 
     async def get(self, ref: str) -> dict[str, Any] | None:
         """The record, or None when it never existed or was forgotten."""

@@ -13,14 +13,14 @@ import pytest
 
 from services.requests import inputs
 from services.requests.events import registry
-from services.requests.handlers import Handlers
+from services.requests.handlers import CONTACT, Handlers
 from services.requests.request import EndedClaim
 from services.requests.timers import SiteTimer
 from services.requests.volunteer import TakeClaim
 from shared.commands import meta
 from shared.decider import Refused
 from shared.eventstore import EventStore
-from shared.ids import uuid7
+from shared.ids import child_id, uuid7
 from shared.sites import Sites
 from tests.services.requests.harness import (
     Running,
@@ -129,6 +129,34 @@ async def test_a_retried_create_with_the_same_client_id_makes_one_request(
     assert await types_of(net, "request", request_id) == ["RequestOpened"]
     rows = await until_listed(nc, SITE, "list_requests", {"area_id": "w2-b"}, 1)
     assert [r["request_id"] for r in rows].count(request_id) == 1
+
+
+async def test_a_retry_the_process_does_not_remember_keeps_one_request_and_forgets_stay_forgotten(
+    net: Sites, running: Running
+) -> None:
+    """The create decides without reading the (new) aggregate; a retry after a restart is found by
+    the append, never overwrites the contact, and never brings back a forgotten one."""
+    nc = net.nc(SITE)
+    body = command(category="food", urgency="normal", area_id="w2-b", name="Ina Soares")
+    request_id = (await ok(nc, SITE, "create_request", body))["request_id"]
+    vault = running.handlers._vault
+    assert vault is not None
+
+    def restarted() -> Handlers:  # a new process: nothing cached
+        return Handlers(EventStore(nc, registry, SITE), SITE, vault)
+
+    other = inputs.CreateRequest.model_validate(body | {"name": "Someone Else"})
+    again = await restarted().create_request(other)  # the same id, other content
+    assert again["request_id"] == request_id
+    contact = await ok(nc, SITE, "read_contact", {"request_id": request_id, **_coordinator()})
+    assert "Ina Soares" in json.dumps(contact)
+    await ok(nc, SITE, "forget_contact", command(request_id=request_id))
+    retried = await restarted().create_request(inputs.CreateRequest.model_validate(body))
+    assert retried["request_id"] == request_id
+    error = await refused(nc, SITE, "read_contact", {"request_id": request_id, **_coordinator()})
+    assert error.code in ("forgotten", "no_contact")
+    assert await vault.get(child_id(body["command_id"], CONTACT)) is None  # not written back
+    assert await types_of(net, "request", request_id) == ["RequestOpened", "ContactForgotten"]
 
 
 async def test_a_volunteer_at_the_limit_is_refused(net: Sites, running: Running) -> None:
