@@ -47,11 +47,25 @@ def main() -> None:
         print(section, flush=True)
         sections.append(section)
     if not args.no_write and sections:
-        RESULTS.write_text(
-            f"# Benchmark results\n\nLatest `make bench` run: {today()}, {machine()}.\n"
-            "Each figure is measured beside its raw nats-py baseline in the same run.\n\n"
-            + "\n".join(sections)
-        )
+        write_results(sections)
+
+
+def write_results(sections: list[str]) -> None:
+    """Replace the sections just measured and keep the others, so one suite can be re-run alone;
+    each section says when it was measured."""
+    kept: dict[str, str] = {}
+    if RESULTS.exists():
+        for part in RESULTS.read_text().split("\n## ")[1:]:
+            kept[part.split()[0]] = "## " + part.rstrip("\n") + "\n"
+    for section in sections:
+        name = section.split()[1]
+        kept[name] = section.replace(f"## {name}\n", f"## {name}\n\nMeasured {today()}.\n", 1)
+    RESULTS.write_text(
+        f"# Benchmark results\n\n{machine()}. `make bench` runs every suite; `python -m bench "
+        "SUITE` re-measures one and replaces its section.\n"
+        "Each figure is measured beside its raw nats-py baseline in the same run.\n\n"
+        + "\n".join(kept.values())
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ REQUESTS_PER_CLIENT = 40  # three commands each
 NOTES = (
     "Commands: each client opens a request (its contact goes to the site's vault), claims it as "
     "its volunteer and fulfils it, one after another, over NATS request-reply to the service at a "
-    "field site. A create is one load "
-    "and one append plus the vault write; a claim and a fulfil each append on the volunteer and on "
+    "field site. A create is one append plus the vault write (no read first: the client's id "
+    "is new); a claim and a fulfil each append on the volunteer and on "
     "the request. The raw baseline is `js.publish` with `Nats-Expected-Last-Subject-Sequence` by "
     "as many concurrent writers, one subject each, on the same server; the second row compares "
     "with the least a Python service can do per command (a nats-py responder that appends one "
