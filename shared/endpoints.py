@@ -138,8 +138,8 @@ class Endpoints:
         return result
 
     def _url(self) -> str:
-        url = self._nc.connected_url
-        return f"nats://{url.netloc}" if url is not None else "nats://127.0.0.1:4222"
+        url = self._nc.connected_url  # host and port only: a URL may carry credentials
+        return f"nats://{url.hostname}:{url.port}" if url is not None else "nats://127.0.0.1:4222"
 
     async def start(self) -> None:
         for subject, model, handle in self._routes:
