@@ -1,8 +1,8 @@
 """A background step repeated at an interval: timers that expire claims, pledges and messages, and
 the sync watcher. One implementation, so that every one of them behaves alike where it matters:
 a failing step is logged and the next one tries again (a timer that dies silently would leave
-claims and pledges unexpired for good), and ``stop`` lets a running step finish instead of
-cancelling a command half-way through its append."""
+claims and pledges unexpired for good), and ``stop`` lets a running step finish (within a grace
+period) instead of cancelling a command half-way through its append."""
 
 from __future__ import annotations
 
@@ -36,11 +36,20 @@ class Periodic:
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name=self.name)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Let a running step finish, for at most ``grace`` seconds: a step stuck on a server that
+        is going away must not hold up the service's shutdown."""
         self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            _log.warning("periodic.step_cancelled", task=self.name, grace_s=grace)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _run(self) -> None:
         if not self._at_start:
