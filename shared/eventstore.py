@@ -307,7 +307,8 @@ class EventStore:
                 json.dumps(request).encode(),
                 reply=inbox,
             )
-            await asyncio.wait_for(done, self._timeout + 1)
+            async with asyncio.timeout(self._timeout + 1):  # not wait_for: see shared/waiting.py
+                await done
         except TimeoutError:
             raise StoreUnavailable(f"reading {stream} timed out after {len(out)} events") from None
         finally:

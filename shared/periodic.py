@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from shared import telemetry
+from shared.waiting import wait_event
 
 _log = telemetry.get_logger("aidmesh.periodic")
 
@@ -43,9 +44,8 @@ class Periodic:
         task, self._task = self._task, None
         if task is None:
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), grace)
-        except TimeoutError:
+        done, _ = await asyncio.wait({task}, timeout=grace)
+        if not done:
             _log.warning("periodic.step_cancelled", task=self.name, grace_s=grace)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -62,5 +62,4 @@ class Periodic:
             await self._wait()
 
     async def _wait(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), self.interval)
+        await wait_event(self._stopping, self.interval)

@@ -34,6 +34,7 @@ from shared.deadletter import DeadLetters
 from shared.envelope import Envelope, EventDecodeError, EventPayload, EventRegistry
 from shared.projection import Projection, open_db
 from shared.puller import Puller
+from shared.waiting import wait_event
 
 _tracer = trace.get_tracer("aidmesh.projector")
 _log = telemetry.get_logger("aidmesh.projector")
@@ -224,8 +225,7 @@ class ProjectionRunner:
                     _log.warning(
                         "projection.fetch_failed", projection=self.durable, error=repr(exc)
                     )
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), 1.0)
+                    await wait_event(self._stopping, 1.0)
         finally:
             await puller.stop()
             self._puller = None

@@ -18,6 +18,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from shared.waiting import wait_event
+
 _END = {"404", "408", "409"}  # no messages, request expired, request or consumer gone
 
 
@@ -65,9 +67,7 @@ class Puller:
                 self._outstanding = batch
                 await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)
             self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), timeout + 0.5)
-            except TimeoutError:
+            if not await wait_event(self._arrived, timeout + 0.5):
                 self._outstanding = 0  # the request has surely expired by now
                 return []
         take = min(batch, len(self._queue))

@@ -13,7 +13,6 @@ that cannot be decoded, or whose reaction keeps failing, goes to the dead-letter
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +31,7 @@ from shared.envelope import Envelope, EventDecodeError, EventPayload, EventRegis
 from shared.ids import child_id
 from shared.puller import Puller
 from shared.subjects import AggregateRef
+from shared.waiting import wait_event
 
 _tracer = trace.get_tracer("aidmesh.reactor")
 _log = telemetry.get_logger("aidmesh.reactor")
@@ -154,8 +154,7 @@ class Reactor:
                     msgs = await puller.fetch(self._config.batch, self._config.idle_wait_seconds)
                 except Exception as exc:  # link or server trouble: wait, carry on
                     _log.warning("reactor.fetch_failed", reactor=self.name, error=repr(exc))
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), 1.0)
+                    await wait_event(self._stopping, 1.0)
                     continue
                 if msgs:
                     await self.process(msgs)

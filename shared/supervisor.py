@@ -9,7 +9,6 @@ While it runs, a control port takes ``aidmesh site add NAME`` and the link simul
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import signal
 import sys
@@ -26,6 +25,7 @@ from shared.natsserver import free_port
 from shared.processes import Child, python_module
 from shared.sites import Sites
 from shared.subjects import HUB
+from shared.waiting import wait_event
 
 RESTART_BACKOFF_SECONDS = 2.0
 REPORT_SECONDS = 5.0
@@ -126,8 +126,7 @@ class Supervisor:
             if time.monotonic() - last_report > REPORT_SECONDS:
                 last_report = time.monotonic()
                 await self._report()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), 0.5)
+            await wait_event(self._stop, 0.5)
 
     def _revive(self) -> None:
         """A service that died is restarted (after a pause, so a crash loop cannot spin)."""

@@ -5,13 +5,13 @@ until then its read model or reactions are simply empty, and nothing else waits 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Protocol
 
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
 from shared import telemetry
+from shared.waiting import wait_event
 
 _log = telemetry.get_logger("aidmesh.upstream")
 
@@ -51,8 +51,7 @@ class WhenStreamExists:
                 pass
             except Exception as exc:  # the server is restarting: look again shortly
                 _log.warning("upstream.not_ready", stream=self.consumer.stream, error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.every_s)
+            await wait_event(self._stop, self.every_s)
 
     async def stop(self) -> None:
         self._stop.set()

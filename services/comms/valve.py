@@ -40,6 +40,7 @@ from shared.puller import Puller
 from shared.streams import StreamSpec, ensure_stream
 from shared.subjects import HUB, stream_name
 from shared.sync import Side, origin_seq
+from shared.waiting import wait_event
 
 HELD_SEQ = "Comms-Held-Seq"
 WINDOW = 64 * 1024
@@ -181,8 +182,7 @@ class Valve:
                     if await self.step():
                         continue
                     waiting = bool(self._in_flight) or any(v.held for v in self._ahead)
-                    with contextlib.suppress(TimeoutError):  # idle: sleep until woken
-                        await asyncio.wait_for(self._wake.wait(), POLL if waiting else IDLE)
+                    await wait_event(self._wake, POLL if waiting else IDLE)  # idle until woken
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a server restarting, a stream not made yet: again
