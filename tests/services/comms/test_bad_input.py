@@ -88,7 +88,12 @@ async def test_a_retried_send_is_one_message(tmp_path: Path) -> None:
         assert again["message_id"] == first["message_id"]
         assert again["retry"] is True
         subject = f"ev.comms_normal.dili.hub.msg.{first['message_id']}"
-        assert len(await stored(fleet.net.nc("dili"), "COMMS_NORMAL_DILI", subject)) == 1
+
+        async def copies() -> int:  # the valve copies it from the held stream when it can
+            return len(await stored(fleet.net.nc("dili"), "COMMS_NORMAL_DILI", subject))
+
+        await wait_until(copies, timeout=30)
+        assert await copies() == 1
         other = await fleet.ask("dili", "send", payload | {"body": "something else"})
         assert other.error is not None and other.error.code == "duplicate_id"
 
