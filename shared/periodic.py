@@ -7,11 +7,10 @@ period) instead of cancelling a command half-way through its append."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 
 from shared import telemetry
-from shared.waiting import wait_event
+from shared.waiting import cancel_and_wait, wait_event
 
 _log = telemetry.get_logger("aidmesh.periodic")
 
@@ -47,9 +46,7 @@ class Periodic:
         done, _ = await asyncio.wait({task}, timeout=grace)
         if not done:
             _log.warning("periodic.step_cancelled", task=self.name, grace_s=grace)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _run(self) -> None:
         if not self._at_start:

@@ -8,6 +8,7 @@ shutdown of a comms valve under load). ``asyncio.timeout`` counts cancellations 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:
@@ -18,3 +19,13 @@ async def wait_event(event: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended. The cancellation is repeated while the task
+    runs on: a library's own ``wait_for`` (nats-py's request, for one) can still swallow one."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if not task.cancelled():
+        task.exception()  # retrieved: a failure while stopping was logged where it happened

@@ -40,7 +40,7 @@ from shared.puller import Puller
 from shared.streams import StreamSpec, ensure_stream
 from shared.subjects import HUB, stream_name
 from shared.sync import Side, origin_seq
-from shared.waiting import wait_event
+from shared.waiting import cancel_and_wait, wait_event
 
 HELD_SEQ = "Comms-Held-Seq"
 WINDOW = 64 * 1024
@@ -168,9 +168,7 @@ class Valve:
                 await self._sub.unsubscribe()
             self._sub = None
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def _run(self) -> None:
@@ -325,9 +323,7 @@ class Valves:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         await asyncio.gather(*(v.stop() for group in self.valves.values() for v in group))
 
     def report(self) -> list[dict[str, Any]]:

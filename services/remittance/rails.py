@@ -14,7 +14,6 @@ provider to refund.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from services.remittance.money import format_minor
 from shared import telemetry
 from shared.decider import Refused
 from shared.ids import child_id
+from shared.waiting import cancel_and_wait
 
 FUNDING_INDEX = 7
 """``child_id(transfer_id, 7)`` is the funding id of a rail's confirmation: one per transfer."""
@@ -190,8 +190,4 @@ class SandboxRail:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*(cancel_and_wait(task) for task in list(self._tasks)))

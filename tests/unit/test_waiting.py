@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.waiting import wait_event
+from shared.waiting import cancel_and_wait, wait_event
 
 
 async def test_wait_event_reports_set_and_timeout() -> None:
@@ -30,3 +30,22 @@ async def test_a_cancel_that_races_the_event_still_stops_the_loop() -> None:
         task.cancel()
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 1)
         assert task.cancelled()
+
+
+async def test_cancel_and_wait_outlasts_a_swallowed_cancellation() -> None:
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed += 1  # as a library's wait_for would, once
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    await asyncio.wait_for(cancel_and_wait(task), 5)
+    assert task.cancelled() and swallowed == 1
