@@ -260,6 +260,25 @@ class EventStore:
             span.set_attribute("aidmesh.events", len(events))
             return Loaded(events=events, version=raws[-1].seq if raws else after)
 
+    async def last_subject(self, stream: str, subject_filter: str) -> str | None:
+        """The subject of the newest message in ``stream`` matching ``subject_filter`` (wildcards
+        allowed), or None: a direct get, answered from the stream's index without a consumer. Finds
+        which aggregate an id belongs to when a token of its subject is not known in advance."""
+        body = json.dumps({"last_by_subj": subject_filter}).encode()
+        try:
+            msg = await self._replies.request(
+                f"{self._api}.DIRECT.GET.{stream}", body, self._timeout
+            )
+        except RequestTimeout:
+            raise StoreUnavailable(f"{stream} did not answer") from None
+        headers = msg.headers or {}
+        if headers.get("Status") == "404":
+            return None
+        subject = headers.get("Nats-Subject")
+        if headers.get("Status") or not subject:
+            raise StoreUnavailable(f"{stream} could not be read ({headers.get('Status')})")
+        return subject
+
     async def _read(self, ref: AggregateRef, after: int) -> list[_Raw]:
         """Read through an ephemeral pull consumer (an ordered push consumer was seen to report
         zero pending for aggregates that had events)."""

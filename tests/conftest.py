@@ -51,3 +51,35 @@ def traces_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     provider = telemetry.configure_tracing("tests", "hub", var_dir=base)
     yield base / "traces"
     provider.shutdown()
+
+
+@pytest.fixture(autouse=True)
+async def _stacks_before_timeout(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """A test that hangs is killed by pytest-timeout with the main thread's stack only, which for
+    asyncio code is the event loop's select; the task that never ended is invisible. Shortly before
+    the timeout, print every task's stack (and every thread's) so a hang seen once in CI can be
+    read from its log."""
+    import asyncio
+    import faulthandler
+    import sys
+    import threading
+
+    marker = request.node.get_closest_marker("timeout")
+    limit = float(
+        marker.args[0] if marker and marker.args else request.config.getini("timeout") or 0
+    )
+    loop = asyncio.get_running_loop()
+
+    def dump() -> None:
+        print(f"\n--- {request.node.nodeid} still running: asyncio tasks ---", file=sys.stderr)
+        for task in list(asyncio.all_tasks(loop)):
+            task.print_stack(file=sys.stderr)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+
+    watchdog = threading.Timer(max(limit - 15, 1), dump) if limit else None
+    if watchdog is not None:
+        watchdog.daemon = True
+        watchdog.start()
+    yield
+    if watchdog is not None:
+        watchdog.cancel()

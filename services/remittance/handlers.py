@@ -8,7 +8,6 @@ transfer's subject), and the read model only for other services' facts (kitchen 
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -17,8 +16,6 @@ from pathlib import Path
 from typing import TypeVar
 
 from nats.aio.client import Client as NATS
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 
 from services.remittance import reports
 from services.remittance.account import accounts
@@ -135,20 +132,11 @@ class Handlers:
         known = self._transfer_sites.get(transfer_id)
         if known is not None:
             return known
-        stream = stream_name(CONTEXT, HUB)
-        body = {"last_by_subj": f"ev.{CONTEXT}.{HUB}.*.transfer.{transfer_id}"}
-        try:
-            msg = await self.nc.request(
-                f"$JS.API.DIRECT.GET.{stream}", json.dumps(body).encode(), timeout=5
-            )
-        except (NatsTimeout, NoRespondersError, TimeoutError):
-            raise StoreUnavailable(f"{stream} did not answer") from None
-        headers = msg.headers or {}
-        if headers.get("Status") == "404":
+        subject = await self.store.last_subject(
+            stream_name(CONTEXT, HUB), f"ev.{CONTEXT}.{HUB}.*.transfer.{transfer_id}"
+        )
+        if subject is None:
             return None
-        subject = headers.get("Nats-Subject")
-        if headers.get("Status") or not subject:
-            raise StoreUnavailable(f"{stream} could not be read")
         ref = AggregateRef.from_subject(subject)
         self._transfer_sites[transfer_id] = ref
         while len(self._transfer_sites) > 10_000:

@@ -11,7 +11,7 @@ from nats.aio.client import Client as NATS
 
 from shared.commands import CommandHandler, CommandMeta
 from shared.decider import Refused
-from shared.eventstore import ConcurrencyError, EventStore
+from shared.eventstore import ConcurrencyError, EventStore, StoreUnavailable
 from shared.ids import uuid7
 from shared.streams import ensure_stream, event_stream
 from shared.subjects import AggregateRef
@@ -167,3 +167,13 @@ async def test_new_on_first_touch_is_safe_when_the_aggregate_exists(store: Event
     assert outcome.state.total == 5
     assert (await CommandHandler(store, tally).state_of(other))[0].total == 5
     assert (await reacting.handle(new_ref(), Increment(by=2), meta())).state.total == 2
+
+
+async def test_last_subject_finds_an_aggregate_by_a_wildcard(store: EventStore) -> None:
+    ref = new_ref()
+    await CommandHandler(store, tally).handle(ref, Increment(by=1), meta())
+    stream = store.stream_for(ref)
+    assert await store.last_subject(stream, f"ev.tally.hub.*.tally.{ref.id}") == ref.subject
+    assert await store.last_subject(stream, f"ev.tally.hub.*.tally.{uuid7()}") is None
+    with pytest.raises(StoreUnavailable):
+        await store.last_subject("NO_SUCH_STREAM", "ev.>")
