@@ -12,7 +12,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from nats.js import JetStreamContext
+
+from shared.ids import uuid7
 from shared.natsserver import NatsServer, ServerSpec, free_port
+
+
+class PlainAppends:
+    """Appends as a service without a framework writes them: plain ``js.publish`` with a dedup id
+    and the expected last subject sequence, remembered per subject. The raw baselines and the
+    floors use it, so they all pay the same per write."""
+
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+        self._last: dict[str, int] = {}
+
+    async def append(self, subject: str, data: bytes) -> None:
+        headers = {
+            "Nats-Expected-Last-Subject-Sequence": str(self._last.get(subject, 0)),
+            "Nats-Msg-Id": uuid7(),
+        }
+        self._last[subject] = (await self._js.publish(subject, data, headers=headers)).seq
 
 
 @dataclass

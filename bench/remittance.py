@@ -17,7 +17,7 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client as NATS
 
-from bench.harness import Row, Timer, server
+from bench.harness import PlainAppends, Row, Timer, server
 from services.remittance.__main__ import prepare
 from services.remittance.donations import Donations
 from services.remittance.handlers import Handlers
@@ -86,15 +86,11 @@ async def floor_lifecycle(nc: NATS, count: int) -> float:
     js = nc.jetstream()
     await ensure_stream(js, StreamSpec(name="FLOOR", subjects=("floor.>",), allow_atomic=False))
     payload = b"x" * 700
-    last: dict[str, int] = {}
+    appends = PlainAppends(js)
     sem = asyncio.Semaphore(CONCURRENCY)
 
     async def append(subject: str) -> None:
-        headers = {
-            "Nats-Expected-Last-Subject-Sequence": str(last.get(subject, 0)),
-            "Nats-Msg-Id": uuid7(),
-        }
-        last[subject] = (await js.publish(subject, payload, headers=headers)).seq
+        await appends.append(subject, payload)
 
     async def one(i: int) -> None:
         async with sem:

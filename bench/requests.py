@@ -15,7 +15,7 @@ import nats
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from bench.harness import Row, Timer, server
+from bench.harness import PlainAppends, Row, Timer, server
 from services.requests.service import wire
 from services.requests.subscribers import subject
 from shared.ids import uuid7
@@ -45,12 +45,11 @@ async def raw_appends(nc: NATS, writers: int, each: int) -> float:
     await ensure_stream(js, StreamSpec(name="RAWREQ", subjects=("rawreq.>",), allow_atomic=False))
     body = json.dumps({"category": "food", "urgency": "urgent", "ward": "w1"}).encode()
 
+    appends = PlainAppends(js)
+
     async def writer(i: int) -> None:
-        last = 0
         for _ in range(each):
-            headers = {"Nats-Expected-Last-Subject-Sequence": str(last), "Nats-Msg-Id": uuid7()}
-            ack = await js.publish(f"rawreq.{i}", body, headers=headers)
-            last = ack.seq
+            await appends.append(f"rawreq.{i}", body)
 
     timer = Timer()
     await asyncio.gather(*(writer(i) for i in range(writers)))
@@ -66,14 +65,7 @@ async def floor_service(nc: NATS, clients: int, each: int) -> float:
     js = nc.jetstream()
     await ensure_stream(js, StreamSpec(name="FLOOR", subjects=("floor.>",), allow_atomic=False))
     contacts = await js.create_key_value(bucket="floor_contacts", history=1)
-    last: dict[str, int] = {}
-
-    async def append(subject: str, data: bytes) -> None:
-        headers = {
-            "Nats-Expected-Last-Subject-Sequence": str(last.get(subject, 0)),
-            "Nats-Msg-Id": uuid7(),
-        }
-        last[subject] = (await js.publish(subject, data, headers=headers)).seq
+    append = PlainAppends(js).append
 
     async def handle(msg: Msg) -> None:
         body = json.loads(msg.data)
