@@ -67,17 +67,54 @@ def show(reply: Reply, *, as_json: bool, text: Callable[[Any], str] | None = Non
     return 2 if reply.error.code in UNANSWERED else 1
 
 
-def render(result: Any) -> str:
-    """Readable text for a terminal: a list of records as rows, a record as key: value lines."""
+def render(result: Any, depth: int = 0) -> str:
+    """Readable text for a terminal: a list of flat records as rows, a record as key: value lines,
+    nested records indented beneath their key, an amount as "150.00 GBP" and nothing as "-" (a
+    treasurer reads this, not a Python literal)."""
+    pad = "  " * depth
+    if _flat(result):
+        return pad + _scalar(result)
     if isinstance(result, list):
-        return (
-            "\n".join(render(item) if not isinstance(item, dict) else _row(item) for item in result)
-            or "(none)"
-        )
-    if isinstance(result, dict):
-        return "\n".join(f"{k}: {v}" for k, v in result.items())
-    return str(result)
+        if all(isinstance(item, dict) and all(map(_flat, item.values())) for item in result):
+            return "\n".join(pad + _row(item) for item in result)
+        return "\n".join(_item(item, depth) for item in result)
+    lines = []
+    for key, value in result.items():
+        if _flat(value):
+            lines.append(f"{pad}{key}: {_scalar(value)}")
+        else:
+            lines += [f"{pad}{key}:", render(value, depth + 1)]
+    return "\n".join(lines)
+
+
+def _item(item: Any, depth: int) -> str:
+    """One entry of a list of records: its block, marked with a dash."""
+    inner = "  " * (depth + 1)
+    block = render(item, depth + 1)
+    return "  " * depth + "- " + block[len(inner) :] if block.startswith(inner) else block
+
+
+def _is_money(value: Any) -> bool:
+    return isinstance(value, dict) and value.keys() == {"amount", "currency"}
+
+
+def _flat(value: Any) -> bool:
+    if isinstance(value, list):
+        return not any(isinstance(v, (dict, list)) for v in value)
+    if isinstance(value, dict):
+        return not value or _is_money(value)
+    return True
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "-"
+    if _is_money(value):
+        return f"{value['amount']} {value['currency']}"
+    if isinstance(value, (list, dict)):
+        return ", ".join(_scalar(v) for v in value) if value else "(none)"
+    return str(value)
 
 
 def _row(item: dict[str, Any]) -> str:
-    return "  ".join(f"{k}={v}" for k, v in item.items())
+    return "  ".join(f"{k}={_scalar(v)}" for k, v in item.items())
