@@ -100,7 +100,7 @@ def _is_money(value: Any) -> bool:
 
 def _flat(value: Any) -> bool:
     if isinstance(value, list):
-        return not any(isinstance(v, (dict, list)) for v in value)
+        return not any(isinstance(v, (dict, list)) and not _is_money(v) for v in value)
     if isinstance(value, dict):
         return not value or _is_money(value)
     return True

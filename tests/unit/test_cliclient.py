@@ -43,3 +43,8 @@ def test_flat_records_are_rows_and_nested_ones_are_dashed_blocks() -> None:
 def test_empty_answers_say_so() -> None:
     assert render([]) == "(none)"
     assert render({"items": [], "tags": ["a", "b"]}) == "items: (none)\ntags: a, b"
+
+
+def test_a_list_of_amounts_is_one_line() -> None:
+    given = [{"amount": "150.00", "currency": "GBP"}, {"amount": "9.50", "currency": "EUR"}]
+    assert render({"given": given}) == "given: 150.00 GBP, 9.50 EUR"
