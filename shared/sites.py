@@ -170,6 +170,13 @@ class Sites:
             await runtime.watcher.stop()
         await asyncio.to_thread(runtime.server.stop)
 
+    async def kill_server(self, site: str) -> None:
+        """SIGKILL a site's server, as a power cut at the field node would (for tests of crashes)."""
+        runtime = self.runtimes[site]
+        if runtime.watcher:
+            await runtime.watcher.stop()
+        await asyncio.to_thread(runtime.server.kill)
+
     async def start_server(self, site: str) -> None:
         runtime = self.runtimes[site]
         await asyncio.to_thread(runtime.server.start)

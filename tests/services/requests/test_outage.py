@@ -15,6 +15,7 @@ from tests.services.requests.harness import (
     register,
     service_at,
     set_up_site,
+    until_listed,
 )
 from tests.sitekit import read_stream, running_sites, wait_until
 
@@ -84,3 +85,41 @@ async def test_a_cut_off_site_keeps_working_and_the_hub_summary_converges(tmp_pa
         for _, _, data in hub_events:
             assert NAME.encode() not in data
             assert PHONE.encode() not in data
+
+
+async def test_the_service_carries_on_after_its_server_is_killed(tmp_path: Path) -> None:
+    """A power cut at the field node kills its nats-server under the running service: once the
+    server is back, the same service process takes commands again (vault included) and its read
+    models follow the stream from where they were, with nothing lost or counted twice."""
+    async with (
+        running_sites(tmp_path, sites=(SITE,), contexts=("requests",)) as net,
+        service_at(net, SITE, tmp_path / "site-var"),
+    ):
+        nc = net.nc(SITE)
+        await set_up_site(nc, SITE)
+        await register(nc, SITE, "vol-0")
+        before = command(category="food", urgency="urgent", area_id="w1-a", name=NAME, phone=PHONE)
+        first = (await ok(nc, SITE, "create_request", before))["request_id"]
+        await until_listed(nc, SITE, "list_requests", {"area_id": "w1-a"}, 1)
+
+        await net.kill_server(SITE)
+        await net.start_server(SITE)
+
+        async def answers() -> bool:
+            reply = await ok(nc, SITE, "create_request", after)
+            return bool(reply["request_id"])
+
+        after = command(category="care", urgency="normal", area_id="w1-a", name=NAME, phone=PHONE)
+        await wait_until(answers, timeout=60, step=0.5)  # the client's retries: one request
+        await ok(nc, SITE, "claim_request", as_volunteer("vol-0", request_id=first))
+        reader = {"actor": "vol-0", "role": "volunteer", "request_id": first}
+        contact = await ok(nc, SITE, "read_contact", reader)
+        assert contact["contact"]["phone"] == PHONE
+        rows = await until_listed(nc, SITE, "list_requests", {"area_id": "w1-a"}, 2)
+        assert len(rows) == 2
+
+        async def claimed_shown() -> bool:
+            listed = await ok(nc, SITE, "list_requests", {"area_id": "w1-a"})
+            return any(r["request_id"] == first and r["status"] == "claimed" for r in listed)
+
+        await wait_until(claimed_shown, timeout=60, step=0.2)
