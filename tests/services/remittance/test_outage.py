@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 
 from shared.ids import uuid7
 from tests.services.remittance.kit import Kitchen, ask, must, remittance
@@ -286,3 +288,110 @@ async def test_a_shortfall_disputed_at_the_site_is_resolved_at_the_hub_and_late_
 
 async def _is(state: Any, expected: str) -> bool:
     return bool(await state() == expected)
+
+
+async def test_the_hub_killed_mid_transfer_resumes_and_the_ledger_balances(tmp_path: Path) -> None:
+    """The hub's nats-server dies (power cut) after a dispatch, under its running remittance
+    service; the site confirms and disburses meanwhile. When the hub is back, the same service
+    notes the receipt (its reactor resumes where it was), and both ledgers balance with every
+    posting once."""
+    async with (
+        running_sites(tmp_path, sites=("dili",), contexts=("requests", "remit")) as net,
+        remittance(net, "hub", tmp_path / "var") as _hub,
+        remittance(net, "dili", tmp_path / "var") as _dili,
+    ):
+        hub, dili = net.nc("hub"), net.nc("dili")
+        await must(
+            hub,
+            "hub",
+            "register_group",
+            {"registration_id": uuid7(), "group_id": GROUP, "site": "dili", "label": "ERR"},
+        )
+        await wait_until(lambda: _site_knows_group(dili), timeout=60)
+        transfer = uuid7()
+        await must(
+            hub,
+            "hub",
+            "pledge",
+            {
+                "transfer_id": transfer,
+                "donor_ref": "donor-c",
+                "group_id": GROUP,
+                "amount": "50.00",
+                "currency": "EUR",
+            },
+        )
+        await must(
+            hub,
+            "hub",
+            "fund",
+            {
+                "funding_id": uuid7(),
+                "transfer_id": transfer,
+                "collector_ref": "collector-paris",
+                "amount": "50.00",
+                "currency": "EUR",
+            },
+        )
+        await must(
+            hub,
+            "hub",
+            "dispatch",
+            {
+                "dispatch_id": uuid7(),
+                "transfer_id": transfer,
+                "channel": "mobile_money",
+                "agent_ref": "wallet-3",
+                "fee": "1.00",
+                "rate": "1000",
+                "to_currency": "MMK",
+            },
+        )
+
+        await net.kill_server("hub")
+        confirmation = {
+            "confirmation_id": uuid7(),
+            "group_id": GROUP,
+            "transfer_id": transfer,
+            "amount": "49000.00",
+            "currency": "MMK",
+        }
+        await must(dili, "dili", "confirm_receipt", confirmation)
+        await must(
+            dili,
+            "dili",
+            "disburse",
+            {
+                "disbursement_id": uuid7(),
+                "group_id": GROUP,
+                "amount": "40000.00",
+                "currency": "MMK",
+                "purpose": "food",
+                "receipt_ref": "book-9/2",
+            },
+        )
+        await net.start_server("hub")
+
+        async def noted() -> bool:
+            try:  # until the service is back on the restarted server
+                reply = await ask(hub, "hub", "transfer_status", {"transfer_id": transfer})
+            except (NoRespondersError, NatsTimeout):
+                return False
+            return reply.ok and reply.result["received"] == {
+                "amount": "49000.00",
+                "currency": "MMK",
+            }
+
+        await wait_until(noted, timeout=90, step=0.5)
+
+        async def settled(nc: Any, site: str) -> bool:
+            check = await must(nc, site, "ledger_check", {})
+            return bool(check["balanced"] and check["in_transit"] == [])
+
+        await wait_until(lambda: settled(hub, "hub"), timeout=60)
+        await wait_until(lambda: settled(dili, "dili"), timeout=60)
+        check = await must(hub, "hub", "ledger_check", {})
+        # funding 2 legs, dispatch 5, receipt 2, disbursement 2: each once
+        assert check["postings"] == 11, check
+        status = await must(hub, "hub", "transfer_status", {"transfer_id": transfer})
+        assert [t["state"] for t in status["timeline"]] == ["pledged", "funded", "sent", "received"]
