@@ -165,6 +165,28 @@ async def _site_knows_group(dili: Any) -> bool:
     return reply.ok
 
 
+async def _sent_to_the_group(
+    hub: Any, dili: Any, donor: str, amount: str, currency: str, dispatch: dict[str, str]
+) -> str:
+    """The hub's half of a transfer to GROUP at dili: registered, pledged, funded, dispatched."""
+    await must(
+        hub,
+        "hub",
+        "register_group",
+        {"registration_id": uuid7(), "group_id": GROUP, "site": "dili", "label": "ERR"},
+    )
+    await wait_until(lambda: _site_knows_group(dili), timeout=60)
+    transfer = uuid7()
+    pledge = {"donor_ref": donor, "group_id": GROUP, "amount": amount, "currency": currency}
+    await must(hub, "hub", "pledge", {"transfer_id": transfer, **pledge})
+    funding = {"collector_ref": "c-9", "amount": amount, "currency": currency}
+    await must(hub, "hub", "fund", {"funding_id": uuid7(), "transfer_id": transfer, **funding})
+    await must(
+        hub, "hub", "dispatch", {"dispatch_id": uuid7(), "transfer_id": transfer, **dispatch}
+    )
+    return transfer
+
+
 async def test_a_shortfall_disputed_at_the_site_is_resolved_at_the_hub_and_late_money_recovered(
     tmp_path: Path,
 ) -> None:
@@ -174,50 +196,13 @@ async def test_a_shortfall_disputed_at_the_site_is_resolved_at_the_hub_and_late_
         remittance(net, "dili", tmp_path / "var") as _dili,
     ):
         hub, dili = net.nc("hub"), net.nc("dili")
-        await must(
+        transfer = await _sent_to_the_group(
             hub,
-            "hub",
-            "register_group",
-            {"registration_id": uuid7(), "group_id": GROUP, "site": "dili", "label": "ERR"},
-        )
-        await wait_until(lambda: _site_knows_group(dili), timeout=60)
-        transfer = uuid7()
-        await must(
-            hub,
-            "hub",
-            "pledge",
-            {
-                "transfer_id": transfer,
-                "donor_ref": "donor-b",
-                "group_id": GROUP,
-                "amount": "200.00",
-                "currency": "USD",
-            },
-        )
-        await must(
-            hub,
-            "hub",
-            "fund",
-            {
-                "funding_id": uuid7(),
-                "transfer_id": transfer,
-                "collector_ref": "c-9",
-                "amount": "200.00",
-                "currency": "USD",
-            },
-        )
-        await must(
-            hub,
-            "hub",
-            "dispatch",
-            {
-                "dispatch_id": uuid7(),
-                "transfer_id": transfer,
-                "channel": "hand_carry",
-                "agent_ref": "courier-2",
-                "rate": "1",
-                "to_currency": "USD",
-            },
+            dili,
+            "donor-b",
+            "200.00",
+            "USD",
+            {"channel": "hand_carry", "agent_ref": "courier-2", "rate": "1", "to_currency": "USD"},
         )
         await net.link("dili").down("freeze")
         await must(
@@ -301,51 +286,9 @@ async def test_the_hub_killed_mid_transfer_resumes_and_the_ledger_balances(tmp_p
         remittance(net, "dili", tmp_path / "var") as _dili,
     ):
         hub, dili = net.nc("hub"), net.nc("dili")
-        await must(
-            hub,
-            "hub",
-            "register_group",
-            {"registration_id": uuid7(), "group_id": GROUP, "site": "dili", "label": "ERR"},
-        )
-        await wait_until(lambda: _site_knows_group(dili), timeout=60)
-        transfer = uuid7()
-        await must(
-            hub,
-            "hub",
-            "pledge",
-            {
-                "transfer_id": transfer,
-                "donor_ref": "donor-c",
-                "group_id": GROUP,
-                "amount": "50.00",
-                "currency": "EUR",
-            },
-        )
-        await must(
-            hub,
-            "hub",
-            "fund",
-            {
-                "funding_id": uuid7(),
-                "transfer_id": transfer,
-                "collector_ref": "collector-paris",
-                "amount": "50.00",
-                "currency": "EUR",
-            },
-        )
-        await must(
-            hub,
-            "hub",
-            "dispatch",
-            {
-                "dispatch_id": uuid7(),
-                "transfer_id": transfer,
-                "channel": "mobile_money",
-                "agent_ref": "wallet-3",
-                "fee": "1.00",
-                "rate": "1000",
-                "to_currency": "MMK",
-            },
+        dispatch = {"channel": "mobile_money", "agent_ref": "wallet-3", "fee": "1.00"}
+        transfer = await _sent_to_the_group(
+            hub, dili, "donor-c", "50.00", "EUR", {**dispatch, "rate": "1000", "to_currency": "MMK"}
         )
 
         await net.kill_server("hub")
