@@ -4,6 +4,8 @@ twice; the link returns; the donor's report shows the disbursement and the ledge
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,23 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from shared.ids import uuid7
+from shared.sites import Sites
 from tests.services.remittance.kit import Kitchen, ask, must, remittance
 from tests.sitekit import running_sites, wait_until
 
 pytestmark = pytest.mark.slow
 GROUP = "err-bahri-7"
+
+
+@asynccontextmanager
+async def hub_and_dili(tmp: Path) -> AsyncIterator[Sites]:
+    """The hub and the site dili, each running the remittance service."""
+    async with (
+        running_sites(tmp, sites=("dili",), contexts=("requests", "remit")) as net,
+        remittance(net, "hub", tmp / "var"),
+        remittance(net, "dili", tmp / "var"),
+    ):
+        yield net
 
 
 async def twice(nc: Any, site: str, command: str, payload: dict[str, Any]) -> Any:
@@ -31,11 +45,7 @@ async def twice(nc: Any, site: str, command: str, payload: dict[str, Any]) -> An
 async def test_a_transfer_completes_across_an_outage_and_no_money_appears_twice(
     tmp_path: Path,
 ) -> None:
-    async with (
-        running_sites(tmp_path, sites=("dili",), contexts=("requests", "remit")) as net,
-        remittance(net, "hub", tmp_path / "var") as _hub,
-        remittance(net, "dili", tmp_path / "var") as _dili,
-    ):
+    async with hub_and_dili(tmp_path) as net:
         hub, dili = net.nc("hub"), net.nc("dili")
         await must(
             hub,
@@ -190,11 +200,7 @@ async def _sent_to_the_group(
 async def test_a_shortfall_disputed_at_the_site_is_resolved_at_the_hub_and_late_money_recovered(
     tmp_path: Path,
 ) -> None:
-    async with (
-        running_sites(tmp_path, sites=("dili",), contexts=("requests", "remit")) as net,
-        remittance(net, "hub", tmp_path / "var") as _hub,
-        remittance(net, "dili", tmp_path / "var") as _dili,
-    ):
+    async with hub_and_dili(tmp_path) as net:
         hub, dili = net.nc("hub"), net.nc("dili")
         transfer = await _sent_to_the_group(
             hub,
@@ -280,11 +286,7 @@ async def test_the_hub_killed_mid_transfer_resumes_and_the_ledger_balances(tmp_p
     service; the site confirms and disburses meanwhile. When the hub is back, the same service
     notes the receipt (its reactor resumes where it was), and both ledgers balance with every
     posting once."""
-    async with (
-        running_sites(tmp_path, sites=("dili",), contexts=("requests", "remit")) as net,
-        remittance(net, "hub", tmp_path / "var") as _hub,
-        remittance(net, "dili", tmp_path / "var") as _dili,
-    ):
+    async with hub_and_dili(tmp_path) as net:
         hub, dili = net.nc("hub"), net.nc("dili")
         dispatch = {"channel": "mobile_money", "agent_ref": "wallet-3", "fee": "1.00"}
         transfer = await _sent_to_the_group(
