@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from services.requests import queries
 from services.requests.actors import SYSTEM_ACTOR
@@ -26,13 +27,16 @@ from services.requests.projections import stamp
 from services.requests.request import AlertUnclaimed, EndedClaim, ExpireClaim, claim_outcome
 from services.requests.volunteer import DropClaim
 from shared import telemetry
-from shared.commands import CommandMeta
+from shared.commands import CommandHandler, CommandMeta, Outcome
 from shared.decider import Refused
 from shared.eventstore import EventConflict
 from shared.ids import child_id
 from shared.periodic import Periodic
+from shared.subjects import AggregateRef
 
 _log = telemetry.get_logger("aidmesh.requests.timer")
+C = TypeVar("C")
+S = TypeVar("S")
 EXPIRY, RECONCILIATION, ALERT_ROUND = 101, 104, 1000
 """``child_id`` numbers for the timer's commands, apart from those of the client's steps."""
 LOST_CLAIM_GRACE = timedelta(minutes=10)
@@ -105,10 +109,10 @@ class SiteTimer:
     async def _expire(self, request_id: str, claim_id: str, expires_at: datetime) -> int:
         when = _meta(child_id(claim_id, EXPIRY), expires_at, claim_id)
         ref = self._handlers.ref("request", request_id)
-        try:
-            outcome = await self._handlers.requests.handle(ref, ExpireClaim(claim_id), when)
-        except (Refused, EventConflict) as exc:  # gone, or another timer did it just now
-            _log.info("timer.skipped", kind="expiry", reason=type(exc).__name__)
+        outcome = await _unless_moved_on(
+            self._handlers.requests, ref, ExpireClaim(claim_id), when, "expiry"
+        )
+        if outcome is None:
             return 0
         for event in outcome.events:
             ended = claim_outcome(event.payload)
@@ -118,12 +122,8 @@ class SiteTimer:
 
     async def _alert(self, request_id: str, alert: AlertUnclaimed, when: CommandMeta) -> int:
         ref = self._handlers.ref("request", request_id)
-        try:
-            outcome = await self._handlers.requests.handle(ref, alert, when)
-        except (Refused, EventConflict) as exc:
-            _log.info("timer.skipped", kind="alert", reason=type(exc).__name__)
-            return 0
-        return len(outcome.events)
+        outcome = await _unless_moved_on(self._handlers.requests, ref, alert, when, "alert")
+        return len(outcome.events) if outcome else 0
 
     async def _give_back(
         self, volunteer_id: str, ended: EndedClaim, request_id: str, when: CommandMeta
@@ -137,12 +137,26 @@ class SiteTimer:
                 return 0
         drop = DropClaim(ended.claim_id, request_id, ended.outcome)
         ref = self._handlers.ref("volunteer", volunteer_id)
-        try:
-            outcome = await self._handlers.volunteers.handle(ref, drop, when)
-        except (Refused, EventConflict) as exc:
-            _log.info("timer.skipped", kind="reconciliation", reason=type(exc).__name__)
-            return 0
-        return len(outcome.events)
+        outcome = await _unless_moved_on(
+            self._handlers.volunteers, ref, drop, when, "reconciliation"
+        )
+        return len(outcome.events) if outcome else 0
+
+
+async def _unless_moved_on(
+    handler: CommandHandler[C, S, Any],
+    ref: AggregateRef,
+    command: C,
+    when: CommandMeta,
+    kind: str,
+) -> Outcome[S] | None:
+    """A timer's command, or None when it no longer applies: the aggregate moved on, or another
+    timer did the same just now (its events are stored under the same ids)."""
+    try:
+        return await handler.handle(ref, command, when)
+    except (Refused, EventConflict) as exc:
+        _log.info("timer.skipped", kind=kind, reason=type(exc).__name__)
+        return None
 
 
 def _outcome(recorded: str | None) -> ClaimOutcome:
