@@ -89,9 +89,8 @@ def render(result: Any, depth: int = 0) -> str:
 
 def _item(item: Any, depth: int) -> str:
     """One entry of a list of records: its block, marked with a dash."""
-    inner = "  " * (depth + 1)
-    block = render(item, depth + 1)
-    return "  " * depth + "- " + block[len(inner) :] if block.startswith(inner) else block
+    block = render(item, depth + 1)  # every line indented one step: the dash takes the first's
+    return "  " * depth + "- " + block[2 * (depth + 1) :]
 
 
 def _is_money(value: Any) -> bool:
