@@ -2,7 +2,10 @@
 
 Appends carry ``Nats-Msg-Id`` (the event id) and ``Nats-Expected-Last-Subject-Sequence`` (the version
 the writer decided on). Several events from one decision go as one atomic batch, so they land all or
-nothing. A version is the stream sequence of the aggregate's last event (0 for none).
+nothing. A batch is dear on an R1 file stream (staged on disk before its commit, under the stream's
+lock: about 3 ms each here, and about 350 a second per stream however many writers), so hot paths
+decide one event at a time. A version is the stream sequence of the aggregate's last event (0 for
+none).
 
 Retries are resolved by reading, not by trusting the server's dedup: a retry whose first ack was lost
 is answered with wrong-last-sequence (10071), or 10201 for a batch, not with a duplicate ack. So every
