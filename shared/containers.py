@@ -108,7 +108,7 @@ def _scalar(value: Any) -> str:
     if isinstance(value, int | float):
         return str(value)
     text = str(value)
-    return text if _ENV_REF.match(text) else json.dumps(text)
+    return text if _ENV_REF.fullmatch(text) else json.dumps(text)
 
 
 def compose(sites: list[str], launches: list[plugins.ServiceLaunch]) -> dict[str, Any]:

@@ -35,14 +35,14 @@ class InvalidName(ValueError):
 
 
 def token(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _TOKEN.match(value):
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
         raise InvalidName(f"{what} must be 1-128 letters, digits, '-' or '_', got {value!r}")
     return value
 
 
 def site_id(value: str) -> str:
     """A site id doubles as a JetStream domain and a subject token, hence the narrow alphabet."""
-    if not isinstance(value, str) or not _SITE.match(value) or value == ALL:
+    if not isinstance(value, str) or not _SITE.fullmatch(value) or value == ALL:
         raise InvalidName(
             f"site id must be lowercase letters, digits and '-', at most 32, got {value!r}"
         )

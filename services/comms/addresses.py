@@ -26,7 +26,7 @@ class Parsed:
 
 
 def parse(address: str) -> Parsed:
-    if not _ADDRESS.match(address):
+    if not _ADDRESS.fullmatch(address):
         raise ValueError(f"not an address: {address!r}")
     if address == "all":
         return Parsed("all", "all")
@@ -40,7 +40,7 @@ def parse(address: str) -> Parsed:
 
 
 def is_address(address: str) -> bool:
-    return bool(_ADDRESS.match(address))
+    return bool(_ADDRESS.fullmatch(address))
 
 
 def site_of(address: str) -> str | None:

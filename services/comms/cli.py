@@ -29,7 +29,7 @@ Show = Callable[[Any], str]
 
 
 def lifetime(text: str) -> int:
-    match = _SPAN.match(text.strip())
+    match = _SPAN.fullmatch(text.strip())
     if not match:
         raise argparse.ArgumentTypeError("a lifetime is a number with s, m, h or d: 90s, 30m, 2d")
     return int(match.group(1)) * _UNIT[match.group(2)]
