@@ -315,10 +315,7 @@ class Handlers:
         state = await self.request_state(command.request_id)
         if state.status == "new":
             raise NotFound("no such request at this site")
-        refs = contact_refs(state)
-        if state.merged_into:
-            refs += contact_refs(await self.request_state(state.merged_into))
-        refs = tuple(dict.fromkeys(refs))
+        refs = await self._person_refs(state)
         for ref in refs:
             await self.vault.forget(ref)
         forget = ForgetContact(command.command_id, actor, refs)
@@ -327,6 +324,28 @@ class Handlers:
         )
         _log.info("contact.forgotten", request_id=command.request_id, entries=len(refs))
         return {**view(outcome.state), "forgotten_entries": len(refs)}
+
+    async def _person_refs(self, state: RequestState) -> tuple[str, ...]:
+        """The contact references of every intake merged with this one, at any depth: up to the
+        request that survived them all, then down through everything merged into it. A survivor
+        records only its direct duplicates' own references, so after C was merged into B and B
+        into A, A alone does not know C's contact: one person, three intakes, all forgotten."""
+        # Every request on the way up counts too: a merge cut short before the survivor recorded
+        # the duplicate is known only from below.
+        root, refs, visited = state, list(contact_refs(state)), {state.request_id}
+        while root.merged_into and root.merged_into not in visited:
+            visited.add(root.merged_into)
+            root = await self.request_state(root.merged_into)
+            refs += contact_refs(root)
+        todo, seen = [root], {root.request_id}
+        while todo:
+            member = todo.pop()
+            refs += contact_refs(member)
+            for duplicate_id in member.absorbed_ids:
+                if duplicate_id not in seen:
+                    seen.add(duplicate_id)
+                    todo.append(await self.request_state(duplicate_id))
+        return tuple(dict.fromkeys(refs))
 
     async def read_contact(self, query: inputs.ReadContact) -> dict[str, Any]:
         actor = await self.actor(query)

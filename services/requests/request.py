@@ -69,6 +69,8 @@ class RequestState:
     alerted_round: int = 0
     merged_into: str | None = None
     absorbed_refs: tuple[str, ...] = ()
+    absorbed_ids: tuple[str, ...] = ()
+    """The requests merged into this one: forgetting follows them to their own duplicates."""
     contact_forgotten: bool = False
     seen: frozenset[str] = frozenset()
 
@@ -450,9 +452,9 @@ def evolve(state: RequestState, event: EventPayload) -> RequestState:
             return replace(state, status="cancelled", claim=None)
         case RequestMerged(into_request_id=into):
             return replace(state, status="merged", merged_into=into)
-        case DuplicateAbsorbed(duplicate_contact_ref=ref):
+        case DuplicateAbsorbed(duplicate_id=dup, duplicate_contact_ref=ref):
             refs = (*state.absorbed_refs, ref) if ref else state.absorbed_refs
-            return replace(state, absorbed_refs=refs)
+            return replace(state, absorbed_refs=refs, absorbed_ids=(*state.absorbed_ids, dup))
         case ContactForgotten():
             return replace(state, contact_forgotten=True)
         case UrgentRequestUnclaimed():

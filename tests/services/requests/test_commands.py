@@ -256,6 +256,23 @@ async def test_a_duplicate_intake_is_merged_and_forgetting_forgets_both(
         assert error.code in ("forgotten", "no_contact")
 
 
+async def test_forgetting_follows_a_chain_of_merges_to_every_intake(
+    net: Sites, running: Running
+) -> None:
+    """C was merged into B, then B into A: one person, three intakes. Forgetting from any of them
+    shreds all three (A used to know only B's contact, and C's name stayed in the vault)."""
+    nc = net.nc(SITE)
+    vault = running.handlers.vault
+    for start in range(3):
+        a, b, c = [await create(net, "w1-b", name=f"Daw Khin {n}") for n in "abc"]
+        await ok(nc, SITE, "merge_requests", command(duplicate_id=c, survivor_id=b))
+        await ok(nc, SITE, "merge_requests", command(duplicate_id=b, survivor_id=a))
+        forgotten = await ok(nc, SITE, "forget_contact", command(request_id=(a, b, c)[start]))
+        assert forgotten["forgotten_entries"] == 3
+        for request_id in (a, b, c):
+            assert await vault.get(child_id(request_id, CONTACT)) is None, (start, request_id)
+
+
 def _coordinator() -> dict[str, str]:
     return {"actor": "coord-aye", "role": "coordinator"}
 
