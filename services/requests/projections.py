@@ -269,10 +269,12 @@ class VolunteerLoad:
 
 
 class KitchenDashboard:
-    """Stock by item, meals planned and served per day, needs open and met."""
+    """Stock by item, meals planned and served per day, needs open and met. A need's id is the
+    kitchen's to choose (``--need-id``), so two kitchens can use the same one: needs are keyed by
+    kitchen and need, as the kitchen aggregate keeps them."""
 
     name = "kitchen_dashboard"
-    version = 1
+    version = 2
 
     def create(self, db: sqlite3.Connection) -> None:
         _create(
@@ -288,9 +290,9 @@ class KitchenDashboard:
                 kitchen_id TEXT, day TEXT, planned INTEGER, served INTEGER DEFAULT 0,
                 PRIMARY KEY (kitchen_id, day));
             CREATE TABLE IF NOT EXISTS kt_needs (
-                need_id TEXT PRIMARY KEY, kitchen_id TEXT, item TEXT, quantity INTEGER,
+                need_id TEXT, kitchen_id TEXT, item TEXT, quantity INTEGER,
                 unit TEXT, estimated_cost_minor INTEGER, currency TEXT, status TEXT,
-                posted_at TEXT, met_at TEXT, how TEXT);
+                posted_at TEXT, met_at TEXT, how TEXT, PRIMARY KEY (kitchen_id, need_id));
             """,
         )
 
@@ -350,8 +352,9 @@ class KitchenDashboard:
                 )
             case KitchenNeedMet(need_id=need_id, how=how):
                 db.execute(
-                    "UPDATE kt_needs SET status = 'met', met_at = ?, how = ? WHERE need_id = ?",
-                    (at, how, need_id),
+                    "UPDATE kt_needs SET status = 'met', met_at = ?, how = ? WHERE kitchen_id = ?"
+                    " AND need_id = ?",
+                    (at, how, kid, need_id),
                 )
 
     @staticmethod
@@ -429,7 +432,7 @@ class SiteSummary:
     its own, which is what the hub's converges to once the link is back."""
 
     name = "site_summary"
-    version = 1
+    version = 2
 
     def create(self, db: sqlite3.Connection) -> None:
         _create(
@@ -447,7 +450,8 @@ class SiteSummary:
             CREATE TABLE IF NOT EXISTS sm_kitchens (
                 site TEXT, kitchen_id TEXT, ward TEXT, PRIMARY KEY (site, kitchen_id));
             CREATE TABLE IF NOT EXISTS sm_needs (
-                site TEXT, need_id TEXT, ward TEXT, open INTEGER, PRIMARY KEY (site, need_id));
+                site TEXT, kitchen_id TEXT, need_id TEXT, ward TEXT, open INTEGER,
+                PRIMARY KEY (site, kitchen_id, need_id));
             CREATE TABLE IF NOT EXISTS sm_alerts (
                 site TEXT, ward TEXT, alerts INTEGER, PRIMARY KEY (site, ward));
             """,
@@ -513,11 +517,13 @@ class SiteSummary:
                 )
             case KitchenNeedPosted(need_id=need_id, ward=ward):
                 db.execute(
-                    "INSERT OR REPLACE INTO sm_needs VALUES (?, ?, ?, 1)", (site, need_id, ward)
+                    "INSERT OR REPLACE INTO sm_needs VALUES (?, ?, ?, ?, 1)",
+                    (site, agg, need_id, ward),
                 )
             case KitchenNeedMet(need_id=need_id):
                 db.execute(
-                    "UPDATE sm_needs SET open = 0 WHERE site = ? AND need_id = ?", (site, need_id)
+                    "UPDATE sm_needs SET open = 0 WHERE site = ? AND kitchen_id = ? AND need_id = ?",
+                    (site, agg, need_id),
                 )
 
 
@@ -546,7 +552,7 @@ class SiteReadModels:
     Each event goes to the model of its aggregate kind, and to the summary."""
 
     name = "requests_site"
-    version = 2
+    version = 3
     """Bump when any part's ``apply`` changes meaning."""
 
     def __init__(self) -> None:

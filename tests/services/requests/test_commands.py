@@ -355,6 +355,50 @@ async def test_a_kitchen_posts_needs_and_serves_meals_on_the_contract_subject(
     assert error.code == "already_met"
 
 
+async def test_two_kitchens_may_use_the_same_need_id_and_keep_their_own_needs(
+    net: Sites, running: Running
+) -> None:
+    """Need ids are each kitchen's to choose; the dashboard and the summary kept needs by id alone,
+    so the second kitchen's need replaced the first's, and meeting one met the other."""
+    nc = net.nc(SITE)
+    for kitchen in ("k-same-1", "k-same-2"):
+        await ok(
+            nc,
+            SITE,
+            "open_kitchen",
+            command(kitchen_id=kitchen, name=kitchen, area_id="w1-a", capacity=100),
+        )
+        need = {"item": "rice", "quantity": 50, "unit": "kg", "currency": "MMK"}
+        await ok(
+            nc,
+            SITE,
+            "post_need",
+            command(kitchen_id=kitchen, need_id="rice-week", estimated_cost_minor=7500, **need),
+        )
+    await ok(
+        nc, SITE, "meet_need", command(kitchen_id="k-same-2", need_id="rice-week", how="funded")
+    )
+
+    # a third kitchen, opened last: once the dashboard lists it, it has folded everything before
+    await ok(
+        nc,
+        SITE,
+        "open_kitchen",
+        command(kitchen_id="k-same-3", name="k3", area_id="w1-a", capacity=1),
+    )
+
+    async def folded() -> bool:
+        rows = await ok(nc, SITE, "kitchen_dashboard", {"kitchen_id": "k-same-3"})
+        return bool(rows)
+
+    await wait_until(folded, timeout=30)
+    boards = await ok(nc, SITE, "kitchen_dashboard", {})
+    open_needs = {b["kitchen_id"]: len(b["open_needs"]) for b in boards}
+    assert (open_needs["k-same-1"], open_needs["k-same-2"]) == (1, 0)
+    (summary,) = await ok(nc, SITE, "site_summary", {"site": SITE})
+    assert summary["open_needs"] == sum(open_needs.values())
+
+
 async def test_the_timer_expires_claims_alerts_once_and_gives_places_back(
     net: Sites, running: Running
 ) -> None:
