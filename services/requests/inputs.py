@@ -9,7 +9,7 @@ are refused: nothing here asks for proof of need, and nothing extra slips throug
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -27,13 +27,21 @@ from services.requests.events import (
     Unit,
     Urgency,
 )
+from shared.ids import timestamp_ms
 
-_UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+_LATEST_ID_MS = int(datetime(9999, 1, 1, tzinfo=UTC).timestamp() * 1000)
+"""A command's time is its id's, and a claim's expiry is counted from it: past this, the dates
+overflow (a UUIDv7 can say up to the year 10889)."""
 
 
 def _uuid7(value: str) -> str:
-    if not _UUID7.match(value):
+    # fullmatch, not match with ``$``: ``$`` also matches before a trailing newline, and an id
+    # with one got through here only to fail deeper down as an internal error.
+    if not _UUID7.fullmatch(value):
         raise ValueError("must be a UUIDv7 made by the client (lowercase, with dashes)")
+    if timestamp_ms(value) >= _LATEST_ID_MS:
+        raise ValueError("must be a UUIDv7 made by the client with a clock set to a real date")
     return value
 
 
@@ -47,6 +55,14 @@ Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 NeedText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 Quantity = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+ItemName = Annotated[Item, StringConstraints(strip_whitespace=True)]
+"""Trimmed: stock is kept by item name, and ``rice `` would otherwise be a second, unreachable
+``rice`` (the dashboard shows it, stock-out of ``rice`` finds none)."""
+Text = Annotated[
+    PublicText, StringConstraints(strip_whitespace=True, pattern=r"^[^\x00-\x1f\x7f-\x9f]*$")
+]
+"""Public text as typed: trimmed, not blank, and no control characters (a name or how to reach a
+service is one line, shown to every coordinator's terminal and page)."""
 
 
 class Input(BaseModel):
@@ -166,7 +182,7 @@ class ListVolunteers(Query):
 
 class OpenKitchen(Command):
     kitchen_id: Id
-    name: PublicText
+    name: Text
     area_id: Id
     capacity: int = Field(ge=1, le=100_000)
     leads: list[Id] = Field(default_factory=list, max_length=20)
@@ -180,7 +196,7 @@ class UpdateKitchen(Command):
 
 class StockChange(Command):
     kitchen_id: Id
-    item: Item
+    item: ItemName
     quantity: Quantity
     unit: Unit
 
@@ -201,7 +217,7 @@ class PostNeed(Command):
     kitchen_id: Id
     need_id: Id | None = None
     """Defaults to the command id."""
-    item: Item
+    item: ItemName
     quantity: int = Field(gt=0, le=10_000_000)
     unit: Unit
     estimated_cost_minor: int = Field(ge=0, le=10**15)
@@ -228,7 +244,7 @@ class AppointCoordinator(Command):
 
 class DefineArea(Command):
     area_id: Id
-    name: PublicText
+    name: Text
     level: AreaLevel
     parent_id: Id | None = None
 
@@ -239,9 +255,9 @@ class RetireArea(Command):
 
 class ListDirectoryEntry(Command):
     entry_id: Id
-    name: PublicText
+    name: Text
     kind: DirectoryKind
-    how_to_reach: PublicText
+    how_to_reach: Text
 
 
 class WithdrawDirectoryEntry(Command):

@@ -50,6 +50,13 @@ BAD: list[tuple[str, dict[str, Any] | bytes, str, str]] = [
     ("oversize name", good(name="y" * 101), "invalid", "name"),
     ("unknown area", good(area_id="ward-99"), "unknown_area", "ward-99"),
     ("bad command id", good(command_id="1234"), "invalid", "command_id"),
+    ("command id and a newline", good(command_id=uuid7() + "\n"), "invalid", "command_id"),
+    (
+        "command id after the year 9999",
+        good(command_id="f" * 8 + "-ffff-7fff-bfff-" + "f" * 12),
+        "invalid",
+        "command_id",
+    ),
     ("bad area id", good(area_id="w1 a; drop"), "invalid", "area_id"),
     ("unknown field", good(income=120), "invalid", "income"),
     ("not json", b"\x00{not json", "invalid", ""),
@@ -81,6 +88,10 @@ async def test_bad_input_over_nats_is_refused_clearly_and_changes_nothing(
     for operation, body, code in [
         ("claim_request", command(request_id="not-a-uuid"), "invalid"),
         ("claim_request", command(request_id=uuid7()), "not_found"),
+        ("claim_request", command(request_id=uuid7() + "\n", volunteer_id="v1"), "invalid"),
+        ("fulfil_request", command(request_id=uuid7() + "\n"), "invalid"),
+        ("define_area", command(area_id="w9", name="\x1b[2J", level="ward"), "invalid"),
+        ("define_area", command(area_id="w9", name="   ", level="ward"), "invalid"),
         ("fulfil_request", command(request_id=uuid7()), "not_found"),
         ("signpost_request", command(request_id=uuid7(), entry_id="nowhere"), "not_found"),
         (
