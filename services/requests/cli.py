@@ -13,7 +13,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from services.requests.events import CATEGORIES, URGENCIES
@@ -511,7 +511,10 @@ def _stock(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _meals(args: argparse.Namespace) -> dict[str, Any]:
-    day = args.day or datetime.now(UTC).date().isoformat()
+    """Today is the kitchen's today, the local date where the lead types this: UTC's would put a
+    breakfast served east of Greenwich before midnight UTC on yesterday (the service accepts
+    dates up to UTC+14 for this reason)."""
+    day = args.day or datetime.now().astimezone().date().isoformat()
     return {"kitchen_id": args.kitchen_id, "meals": args.meals, "day": day}
 
 
