@@ -136,6 +136,7 @@ def _requests(parser: argparse.ArgumentParser) -> None:
     listing.add_argument("--urgency", choices=URGENCIES)
     listing.add_argument("--status", choices=STATUSES)
     listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--offset", type=int, default=0, help="skip this many (the next page)")
     _with_id(_action(sub, "show", "show_request", _id, "one request", command=False, actor=False))
     _action(
         sub,
@@ -215,6 +216,7 @@ def _list(args: argparse.Namespace) -> dict[str, Any]:
         "urgency": args.urgency,
         "status": args.status,
         "limit": args.limit,
+        "offset": args.offset,
     }
 
 

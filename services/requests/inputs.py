@@ -140,6 +140,8 @@ class ListRequests(Query):
         | None
     ) = None
     limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+    """Rows to skip: the next page starts at the previous offset plus its limit."""
 
 
 class ShowRequest(Query):

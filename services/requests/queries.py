@@ -41,8 +41,10 @@ def list_requests(db: sqlite3.Connection, query: inputs.ListRequests) -> list[di
     sql = f"SELECT {_REQUEST_COLUMNS} FROM rq_requests"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {URGENCY_ORDER}, opened_at LIMIT ?"
-    return _rows(db, sql, (*params, query.limit))
+    # request_id last: ids are made in time order, and without a total order pages could repeat
+    # or skip requests opened in the same millisecond.
+    sql += f" ORDER BY {URGENCY_ORDER}, opened_at, request_id LIMIT ? OFFSET ?"
+    return _rows(db, sql, (*params, query.limit, query.offset))
 
 
 def show_request(db: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:

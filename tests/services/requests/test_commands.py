@@ -115,6 +115,20 @@ async def test_two_volunteers_claim_the_same_request_at_once_exactly_one_wins(
         assert len(state.active) == won, "a lost claim gives its place back"
 
 
+async def test_requests_page_through_every_row_once(net: Sites, running: Running) -> None:
+    """Pages (``limit`` and ``offset``) in a total order: every request once, however many were
+    opened in the same millisecond."""
+    nc = net.nc(SITE)
+    for _ in range(5):
+        await create(net, "w1-b", category="care")
+    where = {"area_id": "w1-b", "category": "care"}
+    everything = await until_listed(nc, SITE, "list_requests", where, 5)
+    pages: list[dict[str, object]] = []
+    for offset in range(0, len(everything) + 2, 2):
+        pages += await ok(nc, SITE, "list_requests", where | {"limit": 2, "offset": offset})
+    assert [r["request_id"] for r in pages] == [r["request_id"] for r in everything]
+
+
 async def test_a_retried_create_with_the_same_client_id_makes_one_request(
     net: Sites, running: Running
 ) -> None:
