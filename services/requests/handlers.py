@@ -462,7 +462,8 @@ class Handlers:
 
     async def plan_meals(self, command: inputs.PlanMeals) -> dict[str, Any]:
         actor = await self.actor(command)
-        plan = PlanMeals(command.command_id, actor, command.day, command.meals)
+        latest = (meta(command.command_id, actor.id).occurred_at + LATEST_TIMEZONE).date()
+        plan = PlanMeals(command.command_id, actor, command.day, command.meals, latest)
         return await self._kitchen(command, command.kitchen_id, plan)
 
     async def serve_meals(self, command: inputs.ServeMeals) -> dict[str, Any]:

@@ -96,12 +96,18 @@ class UseStock:
     unit: Unit
 
 
+DAYS_A_YEAR = 366
+
+
 @dataclass(frozen=True, slots=True)
 class PlanMeals:
+    """``today`` is the command's date at the site: plans reach at most a year either side."""
+
     command_id: str
     actor: Actor
     day: date
     meals: int
+    today: date
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +183,13 @@ def decide(command: KitchenCommand, state: KitchenState) -> Sequence[EventPayloa
                     code="not_enough_stock",
                 )
             return [StockUsed(item=item, quantity=qty, unit=unit, command_id=cid)]
-        case PlanMeals(day=day, meals=meals):
+        case PlanMeals(day=day, meals=meals, today=today):
+            _within_a_year(day, today, "planned")
             return [MealsPlanned(day=day, meals=meals, command_id=cid)]
         case ServeMeals(day=day, meals=meals, today=today):
             if day > today:
                 raise Refused(f"{day} is still to come: record meals once served", code="future")
+            _within_a_year(day, today, "served")
             if meals <= 0 or meals > MAX_MEALS_PER_RECORD:
                 raise Refused(
                     f"meals served must be between 1 and {MAX_MEALS_PER_RECORD:,}",
@@ -219,6 +227,16 @@ def _open(command: OpenKitchen, state: KitchenState) -> Sequence[EventPayload]:
             command_id=command.command_id,
         )
     ]
+
+
+def _within_a_year(day: date, today: date, what: str) -> None:
+    """A day more than a year away is a typo (0001-01-01, 2062 for 2026), not a kitchen's plan or a
+    late paper log; it would sit in every report of meals by day."""
+    if abs((day - today).days) > DAYS_A_YEAR:
+        raise Refused(
+            f"{day} is more than a year from {today}: meals are {what} within a year of today",
+            code="bad_day",
+        )
 
 
 def _post_need(command: PostNeed, state: KitchenState) -> Sequence[EventPayload]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from services.requests.actors import Actor
@@ -94,7 +94,7 @@ def test_an_item_keeps_its_unit() -> None:
 
 
 def test_meals_planned_and_served_are_counts() -> None:
-    given(kitchen_decider, opened).when(PlanMeals("c-plan", LEAD, TODAY, 350)).then(
+    given(kitchen_decider, opened).when(PlanMeals("c-plan", LEAD, TODAY, 350, TODAY)).then(
         MealsPlanned(day=TODAY, meals=350, command_id="c-plan")
     )
     given(kitchen_decider, opened).when(ServeMeals("c-serve", LEAD, TODAY, 320, TODAY)).then(
@@ -106,6 +106,21 @@ def test_meals_cannot_be_served_in_the_future() -> None:
     given(kitchen_decider, opened).when(
         ServeMeals("c-serve", LEAD, date(2026, 3, 2), 10, TODAY)
     ).refused("future")
+
+
+def test_meals_are_planned_and_served_within_a_year_of_today() -> None:
+    for typo in (date(1, 1, 1), TODAY - timedelta(days=367)):
+        given(kitchen_decider, opened).when(ServeMeals("c", LEAD, typo, 10, TODAY)).refused(
+            "bad_day"
+        )
+    for typo in (date(9999, 12, 31), TODAY + timedelta(days=367), TODAY - timedelta(days=367)):
+        given(kitchen_decider, opened).when(PlanMeals("c", LEAD, typo, 10, TODAY)).refused(
+            "bad_day"
+        )
+    late_log = TODAY - timedelta(days=200)  # a paper log typed in after a long outage
+    given(kitchen_decider, opened).when(ServeMeals("c", LEAD, late_log, 10, TODAY)).then(
+        MealsServed(kitchen_id="k1", day=late_log, meals=10, command_id="c")
+    )
 
 
 def test_a_need_is_posted_for_donors_with_the_kitchens_ward() -> None:
@@ -160,4 +175,4 @@ def test_only_a_coordinator_changes_capacity_and_leads() -> None:
 
 
 def test_an_unknown_kitchen_is_not_found() -> None:
-    given(kitchen_decider).when(PlanMeals("c", COORD, TODAY, 1)).refused("not_found")
+    given(kitchen_decider).when(PlanMeals("c", COORD, TODAY, 1, TODAY)).refused("not_found")
