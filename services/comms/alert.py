@@ -76,12 +76,20 @@ def _checked(cmd: RaiseAlert) -> AlertRaised:
             raise Refused(f"channel {cmd.channel!r} is private: seal the text", code="not_sealed")
     elif cmd.sealed:
         raise Refused("a sealed alert names the channel whose key sealed it", code="invalid")
-    if not cmd.text.strip():
-        raise Refused("an alert needs a text", code="empty")
-    limit = MAX_WIRE_BODY if cmd.sealed else MAX_ALERT_TEXT_BYTES
-    if len(cmd.text if cmd.sealed else cmd.text.encode()) > limit:
+    if not cmd.sealed:
+        check_text(cmd.text)
+    elif len(cmd.text) > MAX_WIRE_BODY:
         raise Refused(f"an alert's text is at most {MAX_ALERT_TEXT_BYTES} bytes", code="too_large")
     return _event(cmd)
+
+
+def check_text(text: str) -> None:
+    """An alert's text as people wrote it: not blank, and within the limit. The edge checks a text
+    before sealing it, because its ciphertext is never blank and is longer than the text."""
+    if not text.strip():
+        raise Refused("an alert needs a text", code="empty")
+    if len(text.encode()) > MAX_ALERT_TEXT_BYTES:
+        raise Refused(f"an alert's text is at most {MAX_ALERT_TEXT_BYTES} bytes", code="too_large")
 
 
 def _event(cmd: RaiseAlert) -> AlertRaised:

@@ -6,15 +6,18 @@ not from the future), read the directory, seal and open bodies with the site's c
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.comms import addresses
 from services.comms.addresses import Directory
-from services.comms.alert import AcknowledgeAlert, RaiseAlert, acks, board, raised
+from services.comms.alert import AcknowledgeAlert, RaiseAlert, acks, board, check_text, raised
 from services.comms.attachments import Attachments
 from services.comms.custody import relay, tracking
 from services.comms.decider import (
@@ -54,7 +57,7 @@ from services.comms.inputs import (
     StatusQuery,
 )
 from services.comms.keys import ChannelKeys, decode_key, encode_key, new_key
-from services.comms.message import MarkResent, SendMessage, message
+from services.comms.message import MAX_LIFETIME, MarkResent, SendMessage, message
 from services.comms.projections import iso
 from services.comms.queries import Reads
 from services.comms.sealing import SealError, open_sealed, seal
@@ -72,6 +75,7 @@ DEFAULT_LIFETIME: dict[Priority, timedelta] = {
     "bulk": timedelta(days=14),
 }
 CLOCK_SKEW = timedelta(minutes=5)
+_CLASSES_REMEMBERED = 10_000
 Clock = Callable[[], datetime]
 
 
@@ -119,6 +123,12 @@ class Comms:
         self.books = CommandHandler(store, book)
         self.published = CommandHandler(store, published)
         self.channels = CommandHandler(store, channel)
+        self._sending: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._classes: OrderedDict[str, Priority] = OrderedDict()
+        """The class of each message sent lately: the read model may not show one yet, and the
+        same id in another class would be another aggregate, so a second message."""
 
     def _meta(self, command_id: str, actor: str) -> CommandMeta:
         """The command's time is its UUIDv7's (when it was made, perhaps offline); a time from the
@@ -143,8 +153,22 @@ class Comms:
                 f"the body is larger than {MAX_BODY_BYTES} bytes: send it as an attachment",
                 code="too_large",
             )
+        if not inp.body.strip() and not inp.attachments:  # sealed, even "" is not empty
+            raise Refused("the message is empty", code="empty")
+        lock = self._sending.setdefault(inp.message_id, asyncio.Lock())
+        async with lock:  # each class is its own aggregate: check and append one send at a time
+            result = await self._send(inp, made, expires_at, resend_of)
+        self._classes[inp.message_id] = inp.priority
+        while len(self._classes) > _CLASSES_REMEMBERED:
+            self._classes.popitem(last=False)
+        return result
+
+    async def _send(
+        self, inp: SendInput, made: CommandMeta, expires_at: datetime, resend_of: str | None
+    ) -> dict[str, Any]:
         known = self.reads.message(inp.message_id)
-        if known is not None and known["priority"] != inp.priority:
+        priority = self._classes.get(inp.message_id) or (known and known["priority"])
+        if priority and priority != inp.priority:
             raise Refused(
                 "this message id is already used for another message", code="duplicate_id"
             )
@@ -355,6 +379,7 @@ class Comms:
     async def raise_alert(self, inp: AlertInput) -> dict[str, Any]:
         made = self._meta(inp.alert_id, inp.raised_by)
         directory = self.reads.directory()
+        check_text(inp.text)  # here, in clear: a sealed text is never blank and is longer
         sealed, text = (False, inp.text)
         if inp.channel is not None:
             sealed, text = await self._seal(directory, inp.channel, inp.text, inp.alert_id)
@@ -428,6 +453,15 @@ def _expiry(
     if expires_at is not None and lifetime is not None:
         raise Refused("give an expiry time or a lifetime, not both", code="invalid")
     if expires_at is not None:
-        return expires_at.astimezone(UTC)
+        try:
+            return expires_at.astimezone(UTC)
+        except OverflowError:  # 9999-12-31 west of UTC, 0001-01-01 east: no UTC time to compare
+            if expires_at > at:
+                raise Refused(
+                    f"a lifetime is at most {MAX_LIFETIME.days} days", code="lifetime_too_long"
+                ) from None
+            raise Refused(
+                "the lifetime has already ended: give a later expiry", code="past_expiry"
+            ) from None
     span = timedelta(seconds=lifetime) if lifetime is not None else DEFAULT_LIFETIME[priority]
     return at + span

@@ -27,6 +27,9 @@ Uuid7 = Annotated[
 ]
 """A client-made UUIDv7 (lowercase): time-ordered, so its time is when the command was made."""
 MAX_LIFETIME_SECONDS = 30 * 24 * 3600
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]
+"""Text people write: lines and tabs, but no other control character. A terminal escape in a body
+or an alert would act on the screen of whoever lists their inbox or the board, at every site."""
 
 
 class Input(BaseModel):
@@ -40,7 +43,7 @@ class SendInput(Input):
     to: list[Address] = Field(min_length=1, max_length=MAX_RECIPIENTS)
     priority: Priority = "normal"
     channel: ChannelName
-    body: str = Field(default="", max_length=MAX_BODY_BYTES)
+    body: Text = Field(default="", max_length=MAX_BODY_BYTES)
     expires_at: AwareDatetime | None = None
     lifetime_seconds: int | None = Field(default=None, gt=0, le=MAX_LIFETIME_SECONDS)
     attachments: list[Attachment] = Field(default=[], max_length=MAX_ATTACHMENTS)
@@ -103,7 +106,7 @@ class AlertInput(Input):
     alert_id: Uuid7
     raised_by: Address
     severity: Severity = "warning"
-    text: str = Field(min_length=1, max_length=1024)
+    text: Text = Field(min_length=1, max_length=1024)
     area: list[SiteId] = Field(default=[], max_length=64)
     """Sites asked to acknowledge; empty: every site."""
     channel: ChannelName | None = None

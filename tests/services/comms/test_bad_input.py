@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -48,6 +49,12 @@ async def test_bad_input_is_refused_clearly_and_changes_nothing(tmp_path: Path) 
             (_send(to=["site:atlantis"]), "unknown_recipient", "site:atlantis"),
             (_send(to=["Amy"]), "invalid", "to"),
             (_send(expires_at="2020-01-01T00:00:00Z"), "past_expiry", "already ended"),
+            (_send(expires_at="9999-12-31T23:00:00-05:00"), "lifetime_too_long", "30 days"),
+            (_send(expires_at="0001-01-01T00:00:00+05:00"), "past_expiry", "already ended"),
+            (_send(body=""), "empty", "empty"),  # "main" is private: sealed, "" is not empty
+            (_send(body=" \n\t "), "empty", "empty"),
+            (_send(body="Clinic\x1b[2J"), "invalid", "body"),  # a terminal escape
+            (_send(body="a\x00b"), "invalid", "body"),
             (_send(lifetime_seconds=60, expires_at="2099-01-01T00:00:00Z"), "invalid", "not both"),
             (_send(channel="nowhere"), "unknown_channel", "nowhere"),
             (_send(sender="person:amy@hub"), "bad_sender", "this site"),
@@ -79,6 +86,32 @@ async def test_bad_input_is_refused_clearly_and_changes_nothing(tmp_path: Path) 
         assert await _stored_at(fleet, "dili") == before
 
 
+def _alert(**changes: Any) -> dict[str, Any]:
+    base = {"alert_id": uuid7(), "raised_by": "person:amy@dili", "text": "River rising"}
+    return base | changes
+
+
+async def test_bad_alerts_are_refused_clearly_and_change_nothing(tmp_path: Path) -> None:
+    async with comms_sites(tmp_path) as fleet:
+        await fleet.list_addresses("person:amy@dili")
+        before = await _stored_at(fleet, "dili")
+        cases: list[tuple[dict[str, Any], str, str]] = [
+            (_alert(text="   "), "empty", "needs a text"),
+            (_alert(text="   ", channel="main"), "empty", "needs a text"),  # sealed, not blank
+            (_alert(text="é" * 600), "too_large", "1024 bytes"),
+            (_alert(text="é" * 600, channel="main"), "too_large", "1024 bytes"),
+            (_alert(text="Evacuate\x1b[2J"), "invalid", "text"),
+        ]
+        for payload, code, says in cases:
+            reply = await fleet.ask("dili", "raise_alert", payload)
+            assert not reply.ok and reply.error is not None, payload
+            assert reply.error.code == code, (payload, reply.error)
+            assert says in reply.error.message + json.dumps(reply.error.details), reply.error
+        assert await _stored_at(fleet, "dili") == before
+        lines = await fleet.ok("dili", "raise_alert", _alert(text="Road closed\n\tuse the bridge"))
+        assert lines["raised"] is True  # lines and tabs are text
+
+
 async def test_a_retried_send_is_one_message(tmp_path: Path) -> None:
     async with comms_sites(tmp_path) as fleet:
         await fleet.list_addresses("person:amy@dili", "role:medic@yangon-north")
@@ -96,6 +129,12 @@ async def test_a_retried_send_is_one_message(tmp_path: Path) -> None:
         assert await copies() == 1
         other = await fleet.ask("dili", "send", payload | {"body": "something else"})
         assert other.error is not None and other.error.code == "duplicate_id"
+        racing = _send()  # two tries at once, the second in another class: one message, not two
+        answers = await asyncio.gather(
+            fleet.ask("dili", "send", racing),
+            fleet.ask("dili", "send", racing | {"priority": "high"}),
+        )
+        assert sorted(a.error.code if a.error else "ok" for a in answers) == ["duplicate_id", "ok"]
 
 
 async def test_the_http_api_gives_the_same_answers(tmp_path: Path) -> None:
