@@ -13,7 +13,7 @@ from typing import Any
 
 from services.remittance import money, reports
 from services.remittance.directory import RegisterGroup
-from services.remittance.handlers import Handlers, at, group_ref, transfer_ref
+from services.remittance.handlers import Handlers, at, group_ref, transfer_ref, utc
 from services.remittance.rails import Collection, FundingNotice, Rail
 from services.remittance.schemas import (
     CancelRequest,
@@ -54,14 +54,18 @@ class Donations:
     async def register_group(self, req: RegisterGroupRequest) -> Json:
         command = RegisterGroup(req.group_id, req.site, req.label)
         ref = group_ref(req.group_id)
-        await self.h.groups.handle(ref, command, meta(req.registration_id, req.actor))
+        when = at(None, req.registration_id)
+        await self.h.groups.handle(ref, command, meta(req.registration_id, req.actor, when))
         return {"group_id": req.group_id, "site": req.site, "label": req.label}
 
     async def pledge(self, req: PledgeRequest) -> Json:
         amount = money.parse_amount(req.amount, req.currency)
         group = await self.h.group(req.group_id)
         assert group.site is not None
-        if req.need_id is not None:
+        existing = await self.h.find_transfer(req.transfer_id)
+        if req.need_id is not None and existing is None:
+            # Only a new pledge must name an open need: a retry of one already made answers as it
+            # did, though another donor's money may have met the need since.
             need = self.h.need(req.need_id)
             if need["site"] != group.site:
                 raise Refused(
@@ -74,8 +78,10 @@ class Donations:
         if rail is None:
             raise Refused(f"the {req.rail} rail is not available here", code="rail_unavailable")
         pledged_at = at(None, req.transfer_id)
-        expires = (req.expires_at or pledged_at + timedelta(hours=req.expires_in_hours)).astimezone(
-            pledged_at.tzinfo
+        expires = (
+            utc(req.expires_at)
+            if req.expires_at is not None
+            else pledged_at + timedelta(hours=req.expires_in_hours)
         )
         command = Pledge(
             transfer_id=req.transfer_id,
@@ -90,7 +96,6 @@ class Donations:
             rail=req.rail,
         )
         ref = transfer_ref(req.transfer_id, group.site)
-        existing = await self.h.find_transfer(req.transfer_id)
         if existing is None:
             self.h.transfers.assume_new(ref)
         elif existing != ref:
@@ -185,13 +190,19 @@ class Donations:
     async def cancel(self, req: CancelRequest) -> Json:
         ref = await self.h.transfer(req.transfer_id)
         command = Cancel(req.cancellation_id, req.reason)
-        outcome = await self.h.transfers.handle(ref, command, meta(req.cancellation_id, req.actor))
+        when = at(None, req.cancellation_id)
+        outcome = await self.h.transfers.handle(
+            ref, command, meta(req.cancellation_id, req.actor, when)
+        )
         return _reply(ref, outcome.state, cancellation_id=req.cancellation_id)
 
     async def resolve(self, req: ResolveRequest) -> Json:
         ref = await self.h.transfer(req.transfer_id)
         command = Resolve(req.resolution_id, req.resolution)
-        outcome = await self.h.transfers.handle(ref, command, meta(req.resolution_id, req.actor))
+        when = at(None, req.resolution_id)
+        outcome = await self.h.transfers.handle(
+            ref, command, meta(req.resolution_id, req.actor, when)
+        )
         return _reply(ref, outcome.state, resolution_id=req.resolution_id)
 
     async def expire(self, transfer_id: str, now: datetime) -> Json:

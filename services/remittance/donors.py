@@ -7,12 +7,16 @@ person, and it doubles as the key to the donor's own report: whoever holds it se
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
 from services.remittance.schemas import DonorRequest
 from shared.endpoints import NotFound
 from shared.vault import Vault
+
+_DONOR_REF = re.compile(r"[A-Za-z0-9_-]{1,128}")
+"""What ``new_donor_ref`` makes and the vault stores: one NATS subject token."""
 
 
 def new_donor_ref() -> str:
@@ -37,5 +41,11 @@ class DonorBook:
         return record
 
     async def forget(self, donor_ref: str) -> dict[str, Any]:
+        """A reference the vault could never have stored is unknown: checked here, because the
+        vault would make it a subject and the client would meet a server error."""
+        if not _DONOR_REF.fullmatch(donor_ref):
+            raise NotFound(
+                "no donor with this reference (or it was forgotten)", code="unknown_donor"
+            )
         await self.vault.forget(donor_ref)
         return {"donor_ref": donor_ref, "forgotten": True}

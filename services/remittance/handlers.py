@@ -40,14 +40,37 @@ FUTURE_SLACK = timedelta(days=1)
 
 def at(explicit: datetime | None, command_id: str) -> datetime:
     """When it happened: the time given, else the time inside the client's UUIDv7 id (made when the
-    record was captured, perhaps offline days ago), in UTC."""
-    moment = explicit or datetime.fromtimestamp(timestamp_ms(command_id) / 1000, UTC)
-    if moment > datetime.now(UTC) + FUTURE_SLACK:
+    record was captured, perhaps offline days ago), in UTC. The id's time is checked as a number
+    before it becomes a datetime: a well-formed id can carry a time past year 9999, which no
+    datetime holds."""
+    limit = datetime.now(UTC) + FUTURE_SLACK
+    if explicit is None:
+        ms = timestamp_ms(command_id)
+        if ms > limit.timestamp() * 1000:
+            raise _future()
+        return datetime.fromtimestamp(ms / 1000, UTC)
+    if explicit > limit:
+        raise _future()
+    return utc(explicit)
+
+
+def _future() -> Refused:
+    return Refused(
+        "that time is more than a day in the future: check the device's clock",
+        code="future_time",
+    )
+
+
+def utc(moment: datetime) -> datetime:
+    """``moment`` in UTC, or a refusal when UTC has no such time (year 1 east of Greenwich, year
+    9999 west of it): only a wrong clock or a typo gives one, and it is bad input, not a crash."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
         raise Refused(
-            "that time is more than a day in the future: check the device's clock",
-            code="future_time",
-        )
-    return moment.astimezone(UTC)
+            "that time is out of range: check the date and the device's clock",
+            code="invalid_time",
+        ) from None
 
 
 def group_ref(group_id: str) -> AggregateRef:

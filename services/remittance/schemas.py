@@ -23,6 +23,9 @@ Id = Annotated[
     ),
 ]
 """A UUIDv7 made by the client before sending."""
+GroupId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+"""A group's reference: a ``Ref`` without dots, because it is a token of the group's and its
+account's subjects (a dot would split the subject and fail deep in the store, as a server error)."""
 AmountText = Annotated[str, Field(min_length=1, max_length=40)]
 CurrencyText = Annotated[str, Field(min_length=1, max_length=8)]
 Site = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
@@ -38,7 +41,7 @@ class Request(BaseModel):
 
 class RegisterGroupRequest(Request):
     registration_id: Id
-    group_id: Ref
+    group_id: GroupId
     site: Site
     label: Label
     actor: ActorStr = "coordinator"
@@ -54,7 +57,7 @@ class DonorRequest(Request):
 class PledgeRequest(Request):
     transfer_id: Id
     donor_ref: Ref
-    group_id: Ref
+    group_id: GroupId
     need_id: NeedId | None = None
     amount: AmountText
     currency: CurrencyText
@@ -106,7 +109,7 @@ class ResolveRequest(Request):
 
 class ConfirmReceiptRequest(Request):
     confirmation_id: Id
-    group_id: Ref
+    group_id: GroupId
     transfer_id: Id
     amount: AmountText
     currency: CurrencyText
@@ -117,7 +120,7 @@ class ConfirmReceiptRequest(Request):
 
 class CorrectReceiptRequest(Request):
     correction_id: Id
-    group_id: Ref
+    group_id: GroupId
     confirmation_id: Id
     amount: AmountText
     corrected_at: AwareDatetime | None = None
@@ -126,7 +129,7 @@ class CorrectReceiptRequest(Request):
 
 class DisburseRequest(Request):
     disbursement_id: Id
-    group_id: Ref
+    group_id: GroupId
     amount: AmountText
     currency: CurrencyText
     purpose: Purpose
@@ -139,7 +142,7 @@ class DisburseRequest(Request):
 
 class DisputeRequest(Request):
     dispute_id: Id
-    group_id: Ref
+    group_id: GroupId
     transfer_id: Id
     reason: Literal["less_than_sent", "nothing_arrived", "other"]
     reported_at: AwareDatetime | None = None

@@ -22,7 +22,12 @@ from services.remittance.donors import DonorBook
 from services.remittance.events import registry
 from services.remittance.expiry import ExpiryTimer
 from services.remittance.handlers import Handlers
-from services.remittance.projections import FlowsProjection, LedgerProjection
+from services.remittance.projections import (
+    FlowsProjection,
+    KitchenProjection,
+    LedgerProjection,
+    kitchen_registry,
+)
 from services.remittance.rails import ManualRail, SandboxRail
 from services.remittance.treasury import Treasury
 from shared.ids import uuid7
@@ -32,6 +37,7 @@ from shared.streams import SourceSpec, dead_letter_stream, ensure_stream, event_
 from shared.subjects import events_for_site
 from shared.vault import Vault, master_key
 from tests.conftest import start_server
+from tests.services.remittance.kit import Kitchen
 from tests.sitekit import read_stream, wait_until
 
 GROUP = "kitchen-collective-dili"
@@ -460,3 +466,140 @@ async def test_the_site_refuses_a_confirmation_for_a_transfer_sent_to_another_gr
 
 async def _site_has(world: World, text: str) -> bool:
     return any(text.encode() in data for data in await world.stored("REMIT_DILI"))
+
+
+FAR_FUTURE_ID = "ffffffff-ffff-7fff-8fff-ffffffffffff"
+"""A well-formed UUIDv7 whose time (year 10889) no datetime holds: a device with a broken clock."""
+
+
+@pytest.mark.parametrize("command", ["groups", "pledges", "cancellations", "resolutions"])
+async def test_an_id_made_by_a_clock_far_in_the_future_is_refused_not_a_server_error(
+    world: World, command: str
+) -> None:
+    await group(world)
+    pledged = pledge_body()
+    await ok(world.hub, "/v1/pledges", pledged)
+    tid = pledged["transfer_id"]
+    body = {
+        "groups": {
+            "registration_id": FAR_FUTURE_ID,
+            "group_id": "g-x",
+            "site": "dili",
+            "label": "x",
+        },
+        "pledges": pledge_body(transfer_id=FAR_FUTURE_ID),
+        "cancellations": {"cancellation_id": FAR_FUTURE_ID, "transfer_id": tid, "reason": "other"},
+        "resolutions": {
+            "resolution_id": FAR_FUTURE_ID,
+            "transfer_id": tid,
+            "resolution": "write_off",
+        },
+    }[command]
+    before = len(await world.stored())
+    response = await post(world.hub, f"/v1/{command}", body)
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "future_time"
+    assert len(await world.stored()) == before
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+async def test_a_deadline_with_no_utc_equivalent_is_refused_not_a_server_error(
+    world: World, moment: str
+) -> None:
+    await group(world)
+    response = await post(world.hub, "/v1/pledges", pledge_body(expires_at=moment))
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "invalid_time"
+
+
+async def test_a_time_in_year_one_with_an_offset_is_refused_not_a_server_error(
+    world: World,
+) -> None:
+    await group(world)
+    body = pledge_body()
+    await ok(world.hub, "/v1/pledges", body)
+    before = len(await world.stored())
+    response = await post(
+        world.hub,
+        "/v1/fundings",
+        {
+            "funding_id": uuid7(),
+            "transfer_id": body["transfer_id"],
+            "collector_ref": "c-1",
+            "amount": "50",
+            "currency": "USD",
+            "funded_at": "0001-01-01T00:00:00+01:00",
+        },
+    )
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "invalid_time"
+    assert len(await world.stored()) == before
+
+
+@pytest.mark.parametrize("ref", ["not a reference*", "d-abc%0A", "d..x"])
+async def test_forgetting_a_donor_reference_the_vault_cannot_hold_is_unknown_not_a_server_error(
+    world: World, ref: str
+) -> None:
+    response = await world.hub.delete(f"/v1/donors/{ref}")
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "unknown_donor"
+
+
+async def test_a_group_id_that_cannot_name_a_subject_is_invalid_input_not_a_server_error(
+    world: World,
+) -> None:
+    before = len(await world.stored())
+    registered = await post(
+        world.hub,
+        "/v1/groups",
+        {"registration_id": uuid7(), "group_id": "kitchen.dili", "site": "dili", "label": "x"},
+    )
+    assert registered.status_code == 422, registered.text
+    assert registered.json()["error"]["details"][0]["field"] == "group_id"
+    pledged = await post(world.hub, "/v1/pledges", pledge_body(group_id="kitchen.dili"))
+    assert pledged.status_code == 422, pledged.text
+    spent = await post(
+        world.site,
+        "/v1/disbursements",
+        {
+            "disbursement_id": uuid7(),
+            "group_id": "kitchen.dili",
+            "amount": "1.00",
+            "currency": "USD",
+            "purpose": "supplies",
+            "receipt_ref": "r-1",
+        },
+    )
+    assert spent.status_code == 422, spent.text
+    assert len(await world.stored()) == before
+
+
+async def test_a_pledge_retried_after_its_kitchen_need_was_met_gets_the_same_answer(
+    world: World,
+) -> None:
+    """The need being met since is no reason to refuse the retry of a pledge already made: the
+    donor would be told "refused" about a pledge that stands."""
+    await group(world)
+    await ensure_stream(world.nc.jetstream(), event_stream("requests", "dili"))
+    kitchens = ProjectionRunner(
+        world.nc,
+        KitchenProjection(),
+        kitchen_registry,
+        db_path=world.donations.h.db_path,
+        stream="REQUESTS_DILI",
+        site="hub",
+    )
+    await kitchens.start()
+    try:
+        kitchen = Kitchen(world.nc, "dili", "kitchen-retry")
+        await kitchen.need("need-retry", 5_000, currency="USD")
+        await kitchens.run_until_caught_up(timeout=60)
+        body = pledge_body(need_id="need-retry")
+        first = await ok(world.hub, "/v1/pledges", body)
+        await kitchen.met("need-retry")
+        await kitchens.run_until_caught_up(timeout=60)
+        assert await ok(world.hub, "/v1/pledges", body) == first  # the lost reply, resent
+        late = await post(world.hub, "/v1/pledges", pledge_body(need_id="need-retry"))
+        assert late.json()["error"]["code"] == "need_met"  # a new pledge still is refused
+    finally:
+        await kitchens.stop()
