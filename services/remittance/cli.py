@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from shared.ids import uuid7
 from shared.subjects import HUB, command_subject
 
 CONTEXT = "remit"
+_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", re.I)
 if TYPE_CHECKING:
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -33,7 +35,12 @@ def outbox() -> Path:
 def _when(text: str | None) -> str | None:
     if text is None:
         return None
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise SystemExit(
+            "aidmesh: give the time as an ISO time with its zone, e.g. 2025-03-02T14:05+06:30"
+        ) from None
     if moment.tzinfo is None:
         raise SystemExit("aidmesh: give the time with its zone, e.g. 2025-03-02T14:05+06:30")
     return moment.isoformat()
@@ -48,7 +55,9 @@ def send(
     entry = box / f"{keep}.json" if keep else None
     if entry is not None:
         box.mkdir(parents=True, exist_ok=True)
-        entry.write_text(json.dumps({"site": site, "command": command, "payload": payload}))
+        draft = entry.with_suffix(".tmp")  # renamed whole: a power cut leaves no half record
+        draft.write_text(json.dumps({"site": site, "command": command, "payload": payload}))
+        draft.replace(entry)
     subject = command_subject(site, CONTEXT, command)
     try:
         reply = asyncio.run(cliclient.send(cliclient.site_url(site), subject, payload))
@@ -71,6 +80,10 @@ def _print(reply: Reply, entry: Path | None, as_json: bool) -> int:
 
 
 def _id(args: argparse.Namespace) -> str:
+    """A new id, or the one given to resend a record: checked here, because it also names the
+    record's file in the outbox (``../x`` would write, then delete, a file outside it)."""
+    if args.id and not _UUID7.fullmatch(args.id):
+        raise SystemExit("aidmesh: --id must be the UUIDv7 of the record to resend")
     return str(args.id or uuid7())
 
 
@@ -374,20 +387,41 @@ def _site(args: argparse.Namespace, command: str, payload: dict[str, Any]) -> in
     return send(args.site, command, payload, as_json=args.json, keep=keep)
 
 
+def _kept(path: Path) -> dict[str, Any] | None:
+    """A record kept in the outbox, or None, said in a sentence, when its file cannot be read (cut
+    short by an older version's write, or edited by hand): the other records are still listed and
+    sent."""
+    try:
+        kept = json.loads(path.read_text())
+        if not isinstance(kept, dict) or not {"site", "command", "payload"} <= kept.keys():
+            raise ValueError(path.name)
+    except ValueError:
+        print(f"{path.name} in the outbox cannot be read: it is left there", file=sys.stderr)
+        return None
+    return kept
+
+
 def _list_outbox(args: argparse.Namespace) -> int:
     entries = sorted(outbox().glob("*.json")) if outbox().exists() else []
+    code = 0
     for path in entries:
-        kept = json.loads(path.read_text())
+        kept = _kept(path)
+        if kept is None:
+            code = 1
+            continue
         print(f"{path.stem}  {kept['command']} at {kept['site']}")
     if not entries:
         print("(the outbox is empty)")
-    return 0
+    return code
 
 
 def _retry(args: argparse.Namespace) -> int:
     code = 0
     for path in sorted(outbox().glob("*.json")) if outbox().exists() else []:
-        kept = json.loads(path.read_text())
+        kept = _kept(path)
+        if kept is None:
+            code = max(code, 1)
+            continue
         print(f"{path.stem}: {kept['command']} at {kept['site']}")
         code = max(
             code,

@@ -96,3 +96,52 @@ def test_a_record_nobody_answered_is_kept_and_resent_with_the_same_id(
 def test_a_time_without_its_zone_is_refused() -> None:
     with pytest.raises(SystemExit, match="zone"):
         main([*CONFIRM[:-1], "2025-03-02T08:30"])
+
+
+@pytest.mark.parametrize("when", ["yesterday", "2025-13-02T08:30+06:30", "08:30"])
+def test_a_time_that_is_not_a_time_is_refused_in_a_sentence(
+    when: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIDMESH_VAR", str(tmp_path))
+    with pytest.raises(SystemExit, match="ISO time"):
+        main([*CONFIRM[:-1], when])
+    assert not cli.outbox().exists()  # nothing kept, nothing sent
+
+
+@pytest.mark.parametrize("record_id", ["../notes", "a/b", "not-an-id"])
+def test_an_id_that_is_not_a_uuid7_is_refused_before_anything_is_written(
+    record_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIDMESH_VAR", str(tmp_path))
+    notes = tmp_path / "notes.json"
+    notes.write_text("kept")
+    with pytest.raises(SystemExit, match="UUIDv7"):
+        main([*CONFIRM, "--id", record_id])
+    assert notes.read_text() == "kept"
+    assert not cli.outbox().exists()
+
+
+def test_a_record_cut_short_in_the_outbox_is_reported_and_the_others_are_still_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A power cut while the outbox was written leaves a broken file: retry says so and carries on."""
+    monkeypatch.setenv("AIDMESH_VAR", str(tmp_path))
+    box = cli.outbox()
+    box.mkdir(parents=True)
+    (box / "0195a0c0-0000-7000-8000-000000000001.json").write_text('{"site": "dili", "comm')
+    good = {"site": "dili", "command": "dispute", "payload": {"dispute_id": "x"}}
+    (box / "0195a0c0-0000-7000-8000-000000000002.json").write_text(json.dumps(good))
+    sent: list[str] = []
+
+    async def answering(
+        url: str, subject: str, payload: dict[str, Any], timeout: float = 10
+    ) -> Reply:
+        sent.append(subject)
+        return Reply(ok=True, result={})
+
+    monkeypatch.setattr(cliclient, "send", answering)
+    monkeypatch.setattr(cliclient, "site_url", lambda site: "nats://127.0.0.1:4222")
+    assert main(["remit", "outbox"]) == 1
+    assert main(["remit", "retry"]) == 1
+    assert sent == ["cmd.dili.remit.dispute"]
+    assert "cannot be read" in capsys.readouterr().err
