@@ -36,7 +36,7 @@ decimals), far below where a sum of thousands of them could overflow SQLite's 64
 MAX_BALANCE = 10**17
 """Largest balance an account may reach: a decider refuses a movement that would pass it."""
 
-_AMOUNT = re.compile(r"^[0-9]{1,20}(\.[0-9]{1,20})?$")
+_AMOUNT = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 _CODE = re.compile(r"^[A-Z]{3}$")
 _RATE = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,12})?$")
 
@@ -45,7 +45,7 @@ def exponent(currency: str) -> int:
     """Decimal places of the currency's minor unit; refuses a code this ledger does not know."""
     places = CURRENCIES.get(currency) if isinstance(currency, str) else None
     if places is None:
-        named = currency if isinstance(currency, str) and _CODE.match(currency) else "that"
+        named = currency if isinstance(currency, str) and _CODE.fullmatch(currency) else "that"
         raise Refused(
             f"{named} is not a currency this ledger knows: use an ISO 4217 code such as "
             "USD, GBP, MMK or SDG",
@@ -63,21 +63,24 @@ def parse_amount(text: str, currency: str, *, allow_zero: bool = False) -> int:
     value = text.strip()
     if value.startswith("-"):
         raise Refused("an amount cannot be negative", code="negative_amount")
-    if not _AMOUNT.match(value):
+    if not _AMOUNT.fullmatch(value):
         raise Refused(
             'an amount must be digits with an optional decimal point, such as "100.50" '
             "(no signs, spaces, commas or exponents)",
             code="invalid_amount",
         )
     whole, _, fraction = value.partition(".")
-    given = len(fraction.rstrip("0"))
+    whole, fraction = whole.lstrip("0"), fraction.rstrip("0")  # neither changes the amount
+    given = len(fraction)
     if given > places:
         raise Refused(
             f"{currency} has {places} decimal place{'s' if places != 1 else ''}; "
             f"the amount has {given}",
             code="too_many_decimals",
         )
-    minor: int = int(whole) * 10**places + int((fraction + "0" * places)[:places] or "0")
+    if len(whole) > len(str(MAX_MINOR)):  # only digits, but far too many: never made an int
+        raise _too_large("an amount", currency)
+    minor: int = int(whole or "0") * 10**places + int((fraction + "0" * places)[:places] or "0")
     if not (allow_zero and minor == 0):
         check_minor(minor, currency)
     return minor
@@ -93,16 +96,20 @@ def check_minor(amount: int, currency: str, what: str = "an amount") -> None:
     if amount == 0:
         raise Refused(f"{what} must be more than zero", code="zero_amount")
     if amount > MAX_MINOR:
-        raise Refused(
-            f"{what} is larger than this ledger accepts ({format_minor(MAX_MINOR, currency)})",
-            code="amount_too_large",
-        )
+        raise _too_large(what, currency)
+
+
+def _too_large(what: str, currency: str) -> Refused:
+    return Refused(
+        f"{what} is larger than this ledger accepts ({format_minor(MAX_MINOR, currency)})",
+        code="amount_too_large",
+    )
 
 
 def parse_rate(text: str) -> Decimal:
     """An exchange rate exactly as the agent gave it: units of the receiving currency per unit of
     the sending currency, as a plain decimal ("4850.25"). Kept as a string in events."""
-    if not isinstance(text, str) or not _RATE.match(text.strip()):
+    if not isinstance(text, str) or not _RATE.fullmatch(text.strip()):
         raise Refused(
             'an exchange rate must be a plain decimal such as "4850.25" (at most 12 digits '
             "before and after the point; no signs, commas or exponents)",

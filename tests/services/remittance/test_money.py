@@ -30,6 +30,8 @@ from shared.decider import Refused
         ("1000", "JPY", 1_000),
         ("1.234", "KWD", 1_234),
         (" 7 ", "USD", 700),
+        ("1." + "0" * 21, "USD", 100),  # trailing zeros are not decimals, however many
+        ("0" * 30 + "5", "USD", 500),
     ],
 )
 def test_amounts_in_major_units_become_exact_minor_units(
@@ -49,6 +51,8 @@ def test_amounts_in_major_units_become_exact_minor_units(
         ("1", "ABC", "unknown_currency"),
         ("1", "", "unknown_currency"),
         ("1000000000000.01", "USD", "amount_too_large"),
+        ("1" + "0" * 20, "USD", "amount_too_large"),  # only digits: too large, not malformed
+        ("9" * 39, "JPY", "amount_too_large"),
         ("1e2", "USD", "invalid_amount"),
         ("1,00", "USD", "invalid_amount"),
         ("", "USD", "invalid_amount"),
