@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import nats
-from nats.errors import NoRespondersError
+from nats.errors import NoRespondersError, NoServersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from shared.deployment import Deployment
@@ -26,7 +26,20 @@ def site_url(site: str) -> str:
 
 
 async def send(url: str, subject: str, payload: dict[str, Any], timeout: float = 10.0) -> Reply:
-    nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0)
+    """One command, one answer. A server that is not there is an answer too (``unavailable``), at
+    once: nats-py would otherwise keep retrying the first connection, printing a traceback each
+    time, and a treasurer's terminal would hang instead of saying the field node is down."""
+    try:
+        nc = await nats.connect(url, **ONE_SHOT)
+    except (NoServersError, OSError, TimeoutError) as exc:
+        return Reply(
+            ok=False,
+            error={
+                "code": "unavailable",
+                "message": f"cannot reach the server at {url} ({type(exc).__name__}): is the "
+                "field node running? (`aidmesh status`)",
+            },
+        )
     try:
         msg = await nc.request(subject, json.dumps(payload).encode(), timeout=timeout)
     except NoRespondersError:
@@ -38,6 +51,20 @@ async def send(url: str, subject: str, payload: dict[str, Any], timeout: float =
     finally:
         await nc.close()
     return Reply.model_validate_json(msg.data)
+
+
+async def _quiet(_: Exception) -> None:
+    """Connection errors end in an answer; nats-py's default would print each one."""
+
+
+ONE_SHOT: dict[str, Any] = {
+    "connect_timeout": 3,
+    "max_reconnect_attempts": 1,  # two tries, then NoServersError (0 would mean: try for ever)
+    "reconnect_time_wait": 0.2,
+    "allow_reconnect": False,
+    "error_cb": _quiet,
+}
+"""Connection options for a command-line call: give up quickly, quietly, with an error."""
 
 
 UNANSWERED = ("no_service", "timeout", "unavailable")

@@ -19,6 +19,7 @@ import nats
 from nats.aio.client import Client as NATS
 
 from shared import linksim, subjects
+from shared.cliclient import ONE_SHOT
 from shared.deployment import Deployment, SiteEndpoint
 from shared.subjects import HUB, dlq_stream
 from shared.sync import Side, backlog, leafz
@@ -67,7 +68,7 @@ class SiteStatus:
 
 async def _connect(url: str) -> NATS | None:
     try:
-        return await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0)
+        return await nats.connect(url, **ONE_SHOT)
     except Exception:
         return None
 

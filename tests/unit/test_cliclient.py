@@ -1,6 +1,10 @@
-"""The CLI's text output: what a treasurer or coordinator reads in a terminal."""
+"""The CLI's text output: what a treasurer or coordinator reads in a terminal; and its answer
+when the server is not there."""
 
-from shared.cliclient import render
+import asyncio
+
+from shared.cliclient import render, send, show
+from shared.natsserver import free_port
 
 
 def test_a_record_reads_as_lines_with_amounts_and_nothing_spelled_out() -> None:
@@ -48,3 +52,14 @@ def test_empty_answers_say_so() -> None:
 def test_a_list_of_amounts_is_one_line() -> None:
     given = [{"amount": "150.00", "currency": "GBP"}, {"amount": "9.50", "currency": "EUR"}]
     assert render({"given": given}) == "given: 150.00 GBP, 9.50 EUR"
+
+
+async def test_a_server_that_is_not_there_is_an_answer_at_once() -> None:
+    """nats-py reads ``max_reconnect_attempts=0`` as "try for ever": the CLI hung, printing a
+    traceback every two seconds, when the field node was down."""
+    url = f"nats://127.0.0.1:{free_port()}"  # nothing listens there
+    async with asyncio.timeout(10):
+        reply = await send(url, "cmd.requests.dili.list_requests", {})
+    assert not reply.ok and reply.error is not None
+    assert reply.error.code == "unavailable"
+    assert show(reply, as_json=False) == 2
