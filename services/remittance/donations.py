@@ -52,6 +52,12 @@ class Donations:
         self.rails: dict[str, Rail] = dict(rails or {})
 
     async def register_group(self, req: RegisterGroupRequest) -> Json:
+        if not await self.h.linked(req.site):
+            raise Refused(
+                f"no site {req.site!r} is linked to this hub: its treasurer could never confirm "
+                "a receipt (add the site first, or check the spelling)",
+                code="unknown_site",
+            )
         command = RegisterGroup(req.group_id, req.site, req.label)
         ref = group_ref(req.group_id)
         when = at(None, req.registration_id)

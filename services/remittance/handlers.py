@@ -29,7 +29,7 @@ from shared.envelope import EventPayload
 from shared.eventstore import EventStore, StoreUnavailable
 from shared.ids import timestamp_ms
 from shared.projection import open_db
-from shared.subjects import ALL, HUB, AggregateRef, stream_name
+from shared.subjects import ALL, HUB, AggregateRef, InvalidName, stream_name
 
 C = TypeVar("C")
 S = TypeVar("S")
@@ -99,6 +99,19 @@ class Handlers:
         self._known_groups: dict[str, Group] = {}
         self._db: sqlite3.Connection | None = None
         self._transfer_sites: OrderedDict[str, AggregateRef] = OrderedDict()
+
+    async def linked(self, site: str) -> bool:
+        """Whether the site's events reach this hub: its stream is a source of the hub's ledger
+        stream (the topology adds one per site). A group registered at a site that is not, or at
+        a typo of one, could never confirm a receipt."""
+        if site == HUB:
+            return True
+        try:
+            wanted = stream_name(CONTEXT, site)
+        except InvalidName:  # "all" is a site's shape but names every site, not one
+            return False
+        info = await self.nc.jetstream().stream_info(stream_name(CONTEXT, HUB))
+        return wanted in {s.name for s in info.config.sources or ()}
 
     @contextlib.contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

@@ -34,7 +34,7 @@ from shared.ids import uuid7
 from shared.natsserver import NatsServer
 from shared.projector import ProjectionRunner
 from shared.streams import SourceSpec, dead_letter_stream, ensure_stream, event_stream
-from shared.subjects import events_for_site
+from shared.subjects import events_for_site, owned_subjects
 from shared.vault import Vault, master_key
 from tests.conftest import start_server
 from tests.services.remittance.kit import Kitchen
@@ -78,6 +78,9 @@ async def world(
     await ensure_stream(js, event_stream("remit", "hub"))
     from_hub = tuple(SourceSpec("REMIT_HUB", f) for f in events_for_site("remit", "dili"))
     await ensure_stream(js, event_stream("remit", "dili", sources=from_hub))  # one server: local
+    # and the hub sources the site, as the topology links it (a group can be registered there)
+    from_dili = (SourceSpec("REMIT_DILI", owned_subjects("remit", "dili")),)
+    await ensure_stream(js, event_stream("remit", "hub", sources=from_dili))
     await ensure_stream(js, dead_letter_stream("hub"))
     await ensure_stream(js, dead_letter_stream("dili"))
     runners = []
@@ -603,3 +606,17 @@ async def test_a_pledge_retried_after_its_kitchen_need_was_met_gets_the_same_ans
         assert late.json()["error"]["code"] == "need_met"  # a new pledge still is refused
     finally:
         await kitchens.stop()
+
+
+async def test_a_group_is_registered_only_at_a_site_linked_to_the_hub(world: World) -> None:
+    """A typo of a site, or a site not yet linked, could never confirm a receipt: money pledged to
+    the group would sit in transit for ever."""
+    for site in ("dilli", "all"):
+        refused = await post(
+            world.hub,
+            "/v1/groups",
+            {"registration_id": uuid7(), "group_id": "typo-kitchen", "site": site, "label": "T"},
+        )
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "unknown_site"
+    assert not any(b"typo-kitchen" in data for data in await world.stored())
