@@ -72,12 +72,7 @@ class Donations:
         if req.need_id is not None and existing is None:
             # Only a new pledge must name an open need: a retry of one already made answers as it
             # did, though another donor's money may have met the need since.
-            need = self.h.need(req.need_id)
-            if need["site"] != group.site:
-                raise Refused(
-                    f"kitchen need {req.need_id} is at {need['site']}, not at the group's site",
-                    code="need_elsewhere",
-                )
+            need = self.h.need(req.need_id, group.site)
             if need["met"]:
                 raise Refused(f"kitchen need {req.need_id} has already been met", code="need_met")
         rail = self.rails.get(req.rail)

@@ -183,9 +183,16 @@ class Handlers:
         """A transfer just pledged here: its subject is known without asking the stream."""
         self._transfer_sites[ref.id] = ref
 
-    def need(self, need_id: str) -> reports.Json:
+    def need(self, need_id: str, site: str) -> reports.Json:
+        """A kitchen need posted at ``site`` (the group's): a need elsewhere is refused by name."""
         with self.read() as db:
-            found = reports.need(db, need_id)
+            found = reports.need(db, need_id, site)
+            elsewhere = reports.sites_with_need(db, need_id) if found is None else []
+        if found is None and elsewhere:
+            raise Refused(
+                f"kitchen need {need_id} is at {', '.join(elsewhere)}, not at {site}",
+                code="need_elsewhere",
+            )
         if found is None:
             raise NotFound(f"no kitchen need {need_id} is known here (yet)", code="unknown_need")
         return found

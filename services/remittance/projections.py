@@ -278,18 +278,19 @@ class KitchenProjection:
     """Kitchen needs and meals served, read from the requests service's contract events."""
 
     name = "remit_kitchens"
-    version = 1
+    version = 2
+    """2: needs keyed by site and need, meals by site, kitchen and day (ids are each site's own)."""
 
     def create(self, db: sqlite3.Connection) -> None:
         db.execute(
-            "CREATE TABLE IF NOT EXISTS remit_needs (need_id TEXT PRIMARY KEY, kitchen_id TEXT NOT "
+            "CREATE TABLE IF NOT EXISTS remit_needs (need_id TEXT NOT NULL, kitchen_id TEXT NOT "
             "NULL, site TEXT NOT NULL, item TEXT NOT NULL, quantity INTEGER NOT NULL, unit TEXT NOT "
             "NULL, estimated_cost INTEGER NOT NULL, currency TEXT NOT NULL, ward TEXT NOT NULL, "
-            "posted_at TEXT NOT NULL, met_how TEXT, met_at TEXT)"
+            "posted_at TEXT NOT NULL, met_how TEXT, met_at TEXT, PRIMARY KEY (site, need_id))"
         )
         db.execute(
             "CREATE TABLE IF NOT EXISTS remit_meals (kitchen_id TEXT NOT NULL, site TEXT NOT NULL, "
-            "day TEXT NOT NULL, meals INTEGER NOT NULL, PRIMARY KEY (kitchen_id, day))"
+            "day TEXT NOT NULL, meals INTEGER NOT NULL, PRIMARY KEY (site, kitchen_id, day))"
         )
 
     def drop(self, db: sqlite3.Connection) -> None:
@@ -318,12 +319,12 @@ class KitchenProjection:
                 )
             case KitchenNeedMet():
                 db.execute(
-                    "UPDATE remit_needs SET met_how = ?, met_at = ? WHERE need_id = ?",
-                    (payload.how, at, payload.need_id),
+                    "UPDATE remit_needs SET met_how = ?, met_at = ? WHERE site = ? AND need_id = ?",
+                    (payload.how, at, event.site, payload.need_id),
                 )
             case MealsServed():
                 db.execute(
-                    "INSERT INTO remit_meals VALUES (?, ?, ?, ?) ON CONFLICT (kitchen_id, day) "
+                    "INSERT INTO remit_meals VALUES (?, ?, ?, ?) ON CONFLICT (site, kitchen_id, day) "
                     "DO UPDATE SET meals = meals + excluded.meals",
                     (payload.kitchen_id, event.site, payload.day.isoformat(), payload.meals),
                 )

@@ -97,14 +97,16 @@ def donor_report(db: sqlite3.Connection, donor_ref: str) -> Json:
     """What the donor's money did: each transfer, the disbursements it funded, the kitchen needs
     those met, and the meals served by the kitchens it reached since it reached them."""
     transfers = donor_history(db, donor_ref)
-    kitchens: dict[str, str] = {}  # kitchen id -> first day this donor's money reached it
+    # (site, kitchen id) -> first day this donor's money reached it; kitchen ids are each site's
+    kitchens: dict[tuple[str, str], str] = {}
     for item in transfers:
         item["disbursements"] = _funded(db, item["transfer_id"])
         for d in item["disbursements"]:
             need = d.get("need")
             if need and need.get("kitchen_id"):
                 day = d["disbursed_at"][:10]
-                kitchens[need["kitchen_id"]] = min(kitchens.get(need["kitchen_id"], day), day)
+                kitchen = (need["site"], need["kitchen_id"])
+                kitchens[kitchen] = min(kitchens.get(kitchen, day), day)
     return {
         "donor_ref": donor_ref,
         "transfers": transfers,
@@ -120,15 +122,18 @@ def donor_report(db: sqlite3.Connection, donor_ref: str) -> Json:
         "kitchens": [
             {
                 "kitchen_id": kitchen,
+                "site": site,
                 "reached_on": since,
                 "meals_served_since": _sum(
                     db,
-                    "SELECT SUM(meals) FROM remit_meals WHERE kitchen_id = ? AND day >= ?",
+                    "SELECT SUM(meals) FROM remit_meals WHERE site = ? AND kitchen_id = ? "
+                    "AND day >= ?",
+                    site,
                     kitchen,
                     since,
                 ),
             }
-            for kitchen, since in sorted(kitchens.items())
+            for (site, kitchen), since in sorted(kitchens.items())
         ],
     }
 
@@ -141,7 +146,7 @@ def _funded(db: sqlite3.Connection, transfer_id: str) -> list[Json]:
     ).fetchall()
     out = []
     for row in rows:
-        need = _need(db, row["need_id"]) if row["need_id"] else None
+        need = _need(db, row["need_id"], row["site"]) if row["need_id"] else None
         out.append(
             {
                 "disbursement_id": row["disbursement_id"],
@@ -156,12 +161,15 @@ def _funded(db: sqlite3.Connection, transfer_id: str) -> list[Json]:
     return out
 
 
-def _need(db: sqlite3.Connection, need_id: str) -> Json:
-    row = db.execute("SELECT * FROM remit_needs WHERE need_id = ?", (need_id,)).fetchone()
+def _need(db: sqlite3.Connection, need_id: str, site: str) -> Json:
+    row = db.execute(
+        "SELECT * FROM remit_needs WHERE site = ? AND need_id = ?", (site, need_id)
+    ).fetchone()
     if row is None:
-        return {"need_id": need_id}
+        return {"need_id": need_id, "site": site}
     return {
         "need_id": need_id,
+        "site": site,
         "kitchen_id": row["kitchen_id"],
         "item": row["item"],
         "quantity": row["quantity"],
@@ -303,11 +311,24 @@ def open_needs(db: sqlite3.Connection) -> list[Json]:
     ]
 
 
-def need(db: sqlite3.Connection, need_id: str) -> Json | None:
-    row = db.execute("SELECT * FROM remit_needs WHERE need_id = ?", (need_id,)).fetchone()
+def need(db: sqlite3.Connection, need_id: str, site: str) -> Json | None:
+    """A need posted at ``site``: need ids are each site's kitchens' own, so another site may use
+    the same one."""
+    row = db.execute(
+        "SELECT * FROM remit_needs WHERE site = ? AND need_id = ?", (site, need_id)
+    ).fetchone()
     if row is None:
         return None
     return {"need_id": need_id, "site": row["site"], "met": row["met_how"] is not None}
+
+
+def sites_with_need(db: sqlite3.Connection, need_id: str) -> list[str]:
+    return [
+        row["site"]
+        for row in db.execute(
+            "SELECT site FROM remit_needs WHERE need_id = ? ORDER BY site", (need_id,)
+        )
+    ]
 
 
 def due_for_expiry(db: sqlite3.Connection, before: str, limit: int = 500) -> list[str]:

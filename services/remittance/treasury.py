@@ -94,12 +94,7 @@ class Treasury:
         amount = money.parse_amount(req.amount, req.currency)
         await self.h.group_here(req.group_id)
         if req.need_id is not None:
-            need = self.h.need(req.need_id)
-            if need["site"] != self.h.site:
-                raise Refused(
-                    f"kitchen need {req.need_id} is at {need['site']}, not here",
-                    code="need_elsewhere",
-                )
+            self.h.need(req.need_id, self.h.site)
         disbursed_at = at(req.disbursed_at, req.disbursement_id)
         command = Disburse(
             group_id=req.group_id,

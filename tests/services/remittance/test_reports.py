@@ -183,6 +183,7 @@ def test_a_donors_report_follows_the_money_to_the_need_and_the_meals() -> None:
     (kitchen,) = report["kitchens"]
     assert kitchen == {
         "kitchen_id": "kitchen-1",
+        "site": SITE,
         "reached_on": "2025-03-03",
         "meals_served_since": 150,
     }
@@ -201,3 +202,50 @@ def test_the_treasurer_sees_whose_money_is_left_and_what_is_on_its_way() -> None
     (left,) = balance["unspent_by_transfer"]
     assert (left["transfer_id"], left["amount"]) != (TRANSFER, "51.00")
     assert left["amount"] == "51.00"
+
+
+def test_another_sites_kitchen_with_the_same_ids_stays_its_own() -> None:
+    """Need and kitchen ids are each site's own: a kitchen-1 elsewhere with a need-rice of its own
+    changes nothing in this site's need, meals or the donor's report."""
+    events = history()
+    here = project(events)
+    elsewhere = AggregateRef("requests", "kitchen", "kitchen-1", "yangon")
+    twins = [
+        KitchenNeedPosted(
+            need_id="need-rice",
+            kitchen_id="kitchen-1",
+            item="oil",
+            quantity=5,
+            unit="litres",
+            estimated_cost_minor=1,
+            currency="MMK",
+            ward="w-1",
+        ),
+        MealsServed(kitchen_id="kitchen-1", day=date(2025, 3, 3), meals=999),
+    ]
+    both = project(
+        events
+        + [
+            make_envelope(
+                fact,
+                event_id=uuid7(),
+                aggregate=elsewhere,
+                occurred_at=T0,
+                actor="k",
+                correlation_id=uuid7(),
+            )
+            for fact in twins
+        ]
+    )
+    assert reports.donor_report(both, "donor-1") == reports.donor_report(here, "donor-1")
+    assert reports.need(both, "need-rice", SITE) == {
+        "need_id": "need-rice",
+        "site": SITE,
+        "met": True,
+    }
+    assert reports.need(both, "need-rice", "yangon") == {
+        "need_id": "need-rice",
+        "site": "yangon",
+        "met": False,
+    }
+    assert reports.sites_with_need(both, "need-rice") == sorted([SITE, "yangon"])
