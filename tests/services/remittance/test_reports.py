@@ -51,7 +51,6 @@ def history() -> list[Envelope[EventPayload]]:
         CommandHandler(site, accounts),
         CommandHandler(hub, groups),
     )
-    out: list[Envelope[EventPayload]] = []
     clock = [T0]
 
     def meta(command_id: str | None = None) -> CommandMeta:
@@ -81,7 +80,7 @@ def history() -> list[Envelope[EventPayload]]:
 
     asyncio.run(run())
     kitchen = AggregateRef("requests", "kitchen", "kitchen-1", SITE)
-    facts = [
+    facts: list[EventPayload] = [
         KitchenNeedPosted(
             need_id="need-rice",
             kitchen_id="kitchen-1",
@@ -97,19 +96,23 @@ def history() -> list[Envelope[EventPayload]]:
         MealsServed(kitchen_id="kitchen-1", day=date(2025, 3, 3), meals=120),
         MealsServed(kitchen_id="kitchen-1", day=date(2025, 3, 3), meals=30),
     ]
-    for fact in facts:
-        out.append(
-            make_envelope(
-                fact,
-                event_id=uuid7(),
-                aggregate=kitchen,
-                occurred_at=T0,
-                actor="k",
-                correlation_id=uuid7(),
-            )
-        )
     events = [s.envelope for s in hub.all_events()] + [s.envelope for s in site.all_events()]
-    return events + out
+    return events + kitchen_facts(kitchen, facts)
+
+
+def kitchen_facts(kitchen: AggregateRef, facts: list[EventPayload]) -> list[Envelope[EventPayload]]:
+    """The requests service's kitchen events, as the hub's stream holds them."""
+    return [
+        make_envelope(
+            fact,
+            event_id=uuid7(),
+            aggregate=kitchen,
+            occurred_at=T0,
+            actor="k",
+            correlation_id=uuid7(),
+        )
+        for fact in facts
+    ]
 
 
 def project(events: list[Envelope[EventPayload]]) -> sqlite3.Connection:
@@ -210,7 +213,7 @@ def test_another_sites_kitchen_with_the_same_ids_stays_its_own() -> None:
     events = history()
     here = project(events)
     elsewhere = AggregateRef("requests", "kitchen", "kitchen-1", "yangon")
-    twins = [
+    twins: list[EventPayload] = [
         KitchenNeedPosted(
             need_id="need-rice",
             kitchen_id="kitchen-1",
@@ -223,20 +226,7 @@ def test_another_sites_kitchen_with_the_same_ids_stays_its_own() -> None:
         ),
         MealsServed(kitchen_id="kitchen-1", day=date(2025, 3, 3), meals=999),
     ]
-    both = project(
-        events
-        + [
-            make_envelope(
-                fact,
-                event_id=uuid7(),
-                aggregate=elsewhere,
-                occurred_at=T0,
-                actor="k",
-                correlation_id=uuid7(),
-            )
-            for fact in twins
-        ]
-    )
+    both = project(events + kitchen_facts(elsewhere, twins))
     assert reports.donor_report(both, "donor-1") == reports.donor_report(here, "donor-1")
     assert reports.need(both, "need-rice", SITE) == {
         "need_id": "need-rice",
