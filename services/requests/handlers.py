@@ -115,6 +115,9 @@ class Handlers:
         self._creating: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
+        self.kitchen_with_need: Callable[[str, str], str | None] = lambda need_id, kitchen: None
+        """Another kitchen of the site using a need id (the read side's answer, wired by the
+        service): a donor names a need by site and id alone, so a chosen id is the site's."""
 
     # --- references and state -----------------------------------------------------------------
 
@@ -474,6 +477,14 @@ class Handlers:
 
     async def post_need(self, command: inputs.PostNeed) -> dict[str, Any]:
         actor = await self.actor(command)
+        if command.need_id is not None:
+            other = self.kitchen_with_need(command.need_id, command.kitchen_id)
+            if other is not None:
+                raise Refused(
+                    f"need id {command.need_id} is already used by kitchen {other} at this site: "
+                    "donors name a need by its id, so choose another (or leave it out)",
+                    code="need_id_taken",
+                )
         need = PostNeed(
             command.command_id,
             actor,

@@ -268,3 +268,12 @@ def stale_volunteer_claims(
             (lost_before,),
         )
     ]
+
+
+def kitchen_with_need(db: sqlite3.Connection, need_id: str, other_than: str) -> str | None:
+    """Another kitchen of the site that posted a need under this id, if any."""
+    row = db.execute(
+        "SELECT kitchen_id FROM kt_needs WHERE need_id = ? AND kitchen_id != ? LIMIT 1",
+        (need_id, other_than),
+    ).fetchone()
+    return None if row is None else str(row[0])

@@ -33,6 +33,14 @@ class ReadSide:
             raise Refused("the read models are still being built; try again", code="starting")
         return open_db(str(self.db_path), readonly=True)
 
+    def kitchen_with_need(self, need_id: str, other_than: str) -> str | None:
+        """Another kitchen here that uses ``need_id``; None also while the read model is built
+        (the check is a courtesy to donors, never a reason to stop a kitchen posting)."""
+        if not self.db_path.exists():
+            return None
+        found: str | None = self._ask(lambda db: queries.kitchen_with_need(db, need_id, other_than))
+        return found
+
     def _today(self) -> date:
         return self._clock().date()
 

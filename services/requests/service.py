@@ -71,6 +71,7 @@ async def wire(service: Service) -> Wiring:
             )
         )
         reads = ReadSide(db_path, handlers)
+        handlers.kitchen_with_need = reads.kitchen_with_need
         operations = site_operations(handlers, reads)
         timer = SiteTimer(handlers, reads.connect)
         wiring = Wiring(reads, handlers, timer)

@@ -369,12 +369,14 @@ async def test_a_kitchen_posts_needs_and_serves_meals_on_the_contract_subject(
     assert error.code == "already_met"
 
 
-async def test_two_kitchens_may_use_the_same_need_id_and_keep_their_own_needs(
+async def test_a_chosen_need_id_is_the_sites_and_needs_stay_their_kitchens(
     net: Sites, running: Running
 ) -> None:
-    """Need ids are each kitchen's to choose; the dashboard and the summary kept needs by id alone,
-    so the second kitchen's need replaced the first's, and meeting one met the other."""
+    """Donors name a need by its site and id, so a second kitchen choosing an id in use is refused;
+    and the read models keep needs by kitchen and id (they kept them by id alone: a second
+    kitchen's need replaced the first's, and meeting one met the other)."""
     nc = net.nc(SITE)
+    need = {"item": "rice", "quantity": 50, "unit": "kg", "currency": "MMK"}
     for kitchen in ("k-same-1", "k-same-2"):
         await ok(
             nc,
@@ -382,15 +384,16 @@ async def test_two_kitchens_may_use_the_same_need_id_and_keep_their_own_needs(
             "open_kitchen",
             command(kitchen_id=kitchen, name=kitchen, area_id="w1-a", capacity=100),
         )
-        need = {"item": "rice", "quantity": 50, "unit": "kg", "currency": "MMK"}
         await ok(
             nc,
             SITE,
             "post_need",
-            command(kitchen_id=kitchen, need_id="rice-week", estimated_cost_minor=7500, **need),
+            command(
+                kitchen_id=kitchen, need_id=f"rice-{kitchen}", estimated_cost_minor=7500, **need
+            ),
         )
     await ok(
-        nc, SITE, "meet_need", command(kitchen_id="k-same-2", need_id="rice-week", how="funded")
+        nc, SITE, "meet_need", command(kitchen_id="k-same-2", need_id="rice-k-same-2", how="funded")
     )
 
     # a third kitchen, opened last: once the dashboard lists it, it has folded everything before
@@ -402,10 +405,16 @@ async def test_two_kitchens_may_use_the_same_need_id_and_keep_their_own_needs(
     )
 
     async def folded() -> bool:
-        rows = await ok(nc, SITE, "kitchen_dashboard", {"kitchen_id": "k-same-3"})
-        return bool(rows)
+        return bool(await ok(nc, SITE, "kitchen_dashboard", {"kitchen_id": "k-same-3"}))
 
     await wait_until(folded, timeout=30)
+    taken = await refused(
+        nc,
+        SITE,
+        "post_need",
+        command(kitchen_id="k-same-2", need_id="rice-k-same-1", estimated_cost_minor=1, **need),
+    )
+    assert taken.code == "need_id_taken" and "k-same-1" in taken.message
     boards = await ok(nc, SITE, "kitchen_dashboard", {})
     open_needs = {b["kitchen_id"]: len(b["open_needs"]) for b in boards}
     assert (open_needs["k-same-1"], open_needs["k-same-2"]) == (1, 0)
