@@ -157,7 +157,8 @@ class EventRegistry:
         that service adds later) instead of dead-lettering them."""
         try:
             raw = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            # RecursionError: arrays or objects nested deeper than the interpreter's stack.
             raise MalformedEvent(f"not JSON: {exc}") from None
         if not isinstance(raw, dict):
             raise MalformedEvent("an event must be a JSON object")
@@ -180,7 +181,14 @@ class EventRegistry:
             upcast = self._upcasters.get((type_name, version))
             if upcast is None:
                 raise MalformedEvent(f"{type_name}: no upcaster from version {version}")
-            payload, version = upcast(payload), version + 1
+            try:
+                payload = upcast(payload)
+            except Exception as exc:  # an old payload its upcaster did not foresee: bad data
+                raise MalformedEvent(
+                    f"{type_name}: upcasting from version {version} failed: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
+            version += 1
         try:
             raw["payload"] = cls.model_validate(payload)
             raw["schema_version"] = version

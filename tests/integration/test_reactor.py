@@ -120,3 +120,46 @@ async def test_bad_events_are_dead_lettered_and_the_rest_handled(nc: NATS) -> No
     assert len(reasons) == 2
     assert any("cannot plan 666" in r for r in reasons)
     assert any("not JSON" in r for r in reasons)
+
+
+async def test_a_message_that_breaks_the_json_parser_is_dead_lettered_and_the_reactor_runs_on(
+    nc: NATS,
+) -> None:
+    js = nc.jetstream()
+    with contextlib.suppress(Exception):
+        await js.delete_stream("DEEP_HUB")
+    await ensure_stream(js, StreamSpec(name="DEEP_HUB", subjects=("ev.deep.hub.>",)))
+    await ensure_stream(js, event_stream("hop", "hub"))
+    await ensure_stream(js, dead_letter_stream("hub"))
+    ref = AggregateRef("deep", "tally", uuid7(), "hub")
+
+    def good(by: int) -> bytes:
+        return make_envelope(
+            Incremented(by=by),
+            event_id=uuid7(),
+            aggregate=ref,
+            occurred_at=datetime.now(UTC),
+            actor="t",
+            correlation_id=uuid7(),
+        ).encode()
+
+    await js.publish(ref.subject, good(1))
+    await js.publish(ref.subject, b"[" * 100_000)  # json.loads: RecursionError, not ValueError
+    handler = CommandHandler(EventStore(nc, registry, "hub"), tally)
+    target = AggregateRef("hop", "tally", ref.id, "hub")
+
+    async def plan(event: Envelope[EventPayload]) -> Planned:
+        assert isinstance(event.payload, Incremented)
+        return Planned(handler, target, Increment(by=event.payload.by))
+
+    reactor = Reactor(nc, "deephop", registry, plan, stream="DEEP_HUB", site="hub")
+    await reactor.start()
+    try:
+        await wait_for(lambda: reactor.handled + reactor.dead_lettered >= 2, timeout=10)
+        await js.publish(ref.subject, good(2))  # the reactor is still there to take it
+        await wait_for(lambda: reactor.handled >= 2, timeout=10)
+    finally:
+        await reactor.stop()
+    assert reactor.dead_lettered == 1
+    state, _ = await handler.state_of(target)
+    assert state.total == 3

@@ -145,3 +145,24 @@ def test_a_reaction_starts_a_new_id_family() -> None:
 @given(st.integers(min_value=0, max_value=2**47))
 def test_uuid7_sorts_by_time(ms: int) -> None:
     assert uuid7(ms) < uuid7(ms + 1)
+
+
+def test_deeply_nested_json_is_a_typed_error() -> None:
+    # json.loads raises RecursionError, not ValueError, past the interpreter's recursion limit.
+    with pytest.raises(MalformedEvent, match="not JSON"):
+        registry.decode(b"[" * 100_000)
+
+
+class Weighed(EventPayload):
+    event_type = "Weighed"
+    schema_version = 2
+    grams: int
+
+
+def test_an_upcaster_that_fails_on_an_old_payload_is_a_typed_error() -> None:
+    strict = EventRegistry()
+    strict.register(Weighed, upcasters={1: lambda p: {"grams": int(p["kilos"]) * 1000}})
+    old = json.loads(_raw(schema_version=1))
+    old.update(type="Weighed", payload={"pounds": 3})
+    with pytest.raises(MalformedEvent, match="upcasting from version 1 failed: KeyError"):
+        strict.decode(json.dumps(old))
