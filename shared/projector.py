@@ -250,6 +250,12 @@ class ProjectionRunner:
             except _HandlerFailed:
                 careful = True  # redo this batch with a savepoint per event to isolate the failure
                 continue
+            except Exception:
+                # Not committed (the database locked or full): these deliveries are counted as
+                # followed on, so the next batch would seem to follow them and the position would
+                # jump past them. Treat the next delivery as a gap: reset to the stored position.
+                self._last_delivery = -1
+                raise
             if failed_at is None:
                 return
             pending = pending[failed_at:]

@@ -210,3 +210,90 @@ async def test_a_projection_skips_event_types_it_does_not_read(
     await runner.stop()
     assert table(tmp_path / "only.db", "SELECT total FROM tally_totals") == [(7,)]
     assert runner.dead_lettered == 0
+
+
+async def test_a_message_that_breaks_the_json_parser_is_dead_lettered_in_its_place(
+    nc: NATS, fresh_stream: None, tmp_path: Path
+) -> None:
+    js = nc.jetstream()
+    ref = AggregateRef("tally", "tally", uuid7(), "hub")
+
+    def good(by: int) -> bytes:
+        return make_envelope(
+            Incremented(by=by),
+            event_id=uuid7(),
+            aggregate=ref,
+            occurred_at=datetime.now(UTC),
+            actor="tester",
+            correlation_id=uuid7(),
+        ).encode()
+
+    await js.publish(ref.subject, good(1))
+    await js.publish(ref.subject, b"[" * 100_000)  # json.loads: RecursionError, not ValueError
+    await js.publish(ref.subject, good(2))
+    runner = ProjectionRunner(
+        nc,
+        TallyProjection("tally_deep"),
+        registry,
+        db_path=tmp_path / "deep.db",
+        stream="TALLY_HUB",
+        site="hub",
+    )
+    await runner.start()
+    try:
+        await asyncio.sleep(0.5)
+        last = (await js.publish(ref.subject, good(4))).seq
+        async with asyncio.timeout(10):
+            while runner.position < last:
+                await asyncio.sleep(0.05)
+    finally:
+        await runner.stop()
+    assert table(tmp_path / "deep.db", "SELECT total FROM tally_totals") == [(1 + 2 + 4,)]
+    assert runner.dead_lettered == 1
+
+
+async def test_a_batch_that_fails_to_commit_is_applied_later_not_skipped(
+    nc: NATS, fresh_stream: None, tmp_path: Path
+) -> None:
+    js = nc.jetstream()
+    ref = AggregateRef("tally", "tally", uuid7(), "hub")
+
+    def good(by: int) -> bytes:
+        return make_envelope(
+            Incremented(by=by),
+            event_id=uuid7(),
+            aggregate=ref,
+            occurred_at=datetime.now(UTC),
+            actor="tester",
+            correlation_id=uuid7(),
+        ).encode()
+
+    async def caught_up(seq: int) -> None:
+        async with asyncio.timeout(15):
+            while runner.position < seq:
+                await asyncio.sleep(0.05)
+
+    db_path = tmp_path / "locked.db"
+    runner = ProjectionRunner(
+        nc,
+        TallyProjection("tally_locked"),
+        registry,
+        db_path=db_path,
+        stream="TALLY_HUB",
+        site="hub",
+    )
+    await runner.start()
+    try:
+        await caught_up((await js.publish(ref.subject, good(1))).seq)
+        # Someone else holds the write lock past the busy timeout (a backup, an operator's shell):
+        # the batch holding event 2 cannot commit.
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        await js.publish(ref.subject, good(2))
+        await asyncio.sleep(6.5)
+        other.execute("ROLLBACK")
+        other.close()
+        await caught_up((await js.publish(ref.subject, good(4))).seq)
+    finally:
+        await runner.stop()
+    assert table(db_path, "SELECT total FROM tally_totals") == [(1 + 2 + 4,)]
