@@ -186,7 +186,22 @@ class Endpoints:
             if reply.error is not None:
                 span.set_attribute("aidmesh.error", reply.error.code)
         if msg.reply:
-            await msg.respond(reply.model_dump_json().encode())
+            await msg.respond(_encoded(reply, self._nc.max_payload))
+
+
+def _encoded(reply: Reply, limit: int) -> bytes:
+    """The reply as sent, or an error reply when it cannot be: a result JSON cannot say (a handler
+    bug) or one larger than the server's ``max_payload`` would otherwise fail after the handler ran,
+    leaving the client to wait out its timeout."""
+    try:
+        data = reply.model_dump_json().encode()
+    except Exception as exc:
+        data = failure(exc).model_dump_json().encode()
+    if len(data) > limit:
+        message = f"the answer is larger than the server's limit of {limit} bytes: ask for less"
+        too_large = Reply(ok=False, error=ErrorBody(code="too_large", message=message))
+        data = too_large.model_dump_json().encode()
+    return data
 
 
 async def answer(model: type[M], handle: Callable[[M], Awaitable[Any]], data: bytes) -> Reply:

@@ -143,3 +143,33 @@ async def test_vault_commits_concurrent_keys_in_groups(
     assert await vault.get("ref-150") == {"name": "person 150"}
     vault.close()
     await local.close()
+
+
+class Size(BaseModel):
+    n: int
+
+
+async def test_an_answer_that_cannot_be_sent_still_gets_an_error_reply(nc: NATS) -> None:
+    async def listing(cmd: Size) -> object:
+        if cmd.n == 0:
+            return object()  # a handler bug: nothing JSON can say
+        return ["x" * 1000] * cmd.n  # a query whose answer outgrows the server's max_payload
+
+    endpoints = Endpoints(nc)
+    endpoints.add("cmd.hub.edge.listing", Size, listing)
+    await endpoints.start()
+    try:
+
+        async def ask(n: int) -> Reply:
+            msg = await nc.request("cmd.hub.edge.listing", json.dumps({"n": n}).encode(), timeout=2)
+            return Reply.model_validate_json(msg.data)
+
+        too_big = await ask(nc.max_payload // 1000 + 10)
+        assert too_big.error is not None
+        assert too_big.error.code == "too_large"
+        broken = await ask(0)
+        assert broken.error is not None
+        assert broken.error.code == "internal"
+        assert (await ask(2)).result == ["x" * 1000] * 2  # the subscription serves on
+    finally:
+        await endpoints.stop()
