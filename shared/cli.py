@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 from shared import linksim, plugins
 from shared.deployment import Deployment, var_dir
+from shared.subjects import HUB, InvalidName, site_id
 
 DEFAULT_SITES = ["yangon-north", "dili"]
 
@@ -25,12 +28,17 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="run the hub, the field sites and every service locally")
     up.add_argument("--var", type=Path, default=None, help="data directory (default ./var)")
     up.add_argument("--base-port", type=int, default=4222, help="first port (0: free ports)")
-    up.add_argument("--sites", default=",".join(DEFAULT_SITES), help="field sites, comma separated")
+    up.add_argument(
+        "--sites",
+        type=_sites_arg,
+        default=",".join(DEFAULT_SITES),
+        help="field sites, comma separated",
+    )
     up.set_defaults(handler=_up)
 
     status = sub.add_parser("status", help="servers, links, backlogs, dead letters, services")
     status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.add_argument("--watch", type=float, metavar="SECONDS", help="repeat every SECONDS")
+    status.add_argument("--watch", type=_seconds, metavar="SECONDS", help="repeat every SECONDS")
     status.set_defaults(handler=_status)
 
     _link_commands(sub)
@@ -58,13 +66,15 @@ def _link_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     link_status.set_defaults(handler=_link_status)
     shape = link_sub.add_parser("shape", help="added latency and a bandwidth cap")
     shape.add_argument("site")
-    shape.add_argument("--latency-ms", type=float, default=None)
-    shape.add_argument("--bandwidth", type=int, default=None, help="bytes per second, 0 = none")
+    shape.add_argument("--latency-ms", type=_at_least_zero, default=None)
+    shape.add_argument(
+        "--bandwidth", type=_bytes_per_second, default=None, help="bytes per second, 0 = none"
+    )
     shape.set_defaults(handler=_link_shape)
     starlink = link_sub.add_parser("starlink", help="alternate up and down windows")
     starlink.add_argument("site")
-    starlink.add_argument("--up", type=float, default=20.0, help="seconds up (default 20)")
-    starlink.add_argument("--down", type=float, default=40.0, help="seconds down (default 40)")
+    starlink.add_argument("--up", type=_seconds, default=20.0, help="seconds up (default 20)")
+    starlink.add_argument("--down", type=_seconds, default=40.0, help="seconds down (default 40)")
     starlink.set_defaults(handler=_link_starlink)
 
 
@@ -83,10 +93,10 @@ def _site_and_deploy_commands(sub: argparse._SubParsersAction[argparse.ArgumentP
     deploy_sub = deploy.add_subparsers(dest="deploy_command", required=True, metavar="ACTION")
     render = deploy_sub.add_parser("render", help="write docker-compose.yml and deploy/nats/*.conf")
     render.add_argument("--out", type=Path, default=Path("."), help="repository root to write into")
-    render.add_argument("--sites", default=",".join(DEFAULT_SITES))
+    render.add_argument("--sites", type=_sites_arg, default=",".join(DEFAULT_SITES))
     render.set_defaults(handler=_deploy_render)
     secrets = deploy_sub.add_parser("secrets", help="print fresh secrets for deploy/.env")
-    secrets.add_argument("--sites", default=",".join(DEFAULT_SITES))
+    secrets.add_argument("--sites", type=_sites_arg, default=",".join(DEFAULT_SITES))
     secrets.set_defaults(handler=_deploy_secrets)
 
 
@@ -101,13 +111,55 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _sites_arg(value: str) -> list[str]:
-    return [s.strip() for s in value.split(",") if s.strip()]
+    """Checked here, before a file is written or a server started: a site id becomes a JetStream
+    domain, a subject token and a host name, and ``hub`` or a repeated site would overwrite another
+    server's configuration."""
+    sites = [s.strip() for s in value.split(",") if s.strip()]
+    for site in sites:
+        try:
+            site_id(site)
+        except InvalidName as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if site == HUB:
+            raise argparse.ArgumentTypeError("'hub' is the hub, not a field site")
+        if sites.count(site) > 1:
+            raise argparse.ArgumentTypeError(f"site {site!r} is listed twice")
+    return sites
+
+
+def _at_least_zero(value: str) -> float:
+    """A finite number >= 0 (an infinite latency would hold every byte on the link for ever)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more, got {value!r}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    """A finite number of seconds > 0 (0 would toggle a link or repeat a report in a busy loop)."""
+    number = _at_least_zero(value)
+    if number == 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return number
+
+
+def _bytes_per_second(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (no cap) or more, got {value!r}")
+    return number
 
 
 def _deploy_render(args: argparse.Namespace) -> int:
     from shared import containers
 
-    for path in containers.render(args.out, _sites_arg(args.sites), plugins.services()):
+    for path in containers.render(args.out, args.sites, plugins.services()):
         print(f"wrote {path}")
     return 0
 
@@ -117,7 +169,7 @@ def _deploy_secrets(args: argparse.Namespace) -> int:
 
     from shared import containers
 
-    for line in containers.env_example(_sites_arg(args.sites)).splitlines():
+    for line in containers.env_example(args.sites).splitlines():
         fresh = line.endswith("=") and not line.startswith("#")
         print(line + random.token_urlsafe(18) if fresh else line)
     return 0
@@ -126,8 +178,7 @@ def _deploy_secrets(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     from shared.supervisor import up
 
-    sites = [s.strip() for s in args.sites.split(",") if s.strip()]
-    return up((args.var or var_dir()).resolve(), sites, args.base_port)
+    return up((args.var or var_dir()).resolve(), args.sites, args.base_port)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -151,7 +202,23 @@ def _link(site: str, body: dict[str, Any]) -> dict[str, Any]:
     end = dep.endpoint(site)
     if not end.link_control_port:
         raise KeyError(f"{site} has no link to control (the hub is the other end of every link)")
-    return asyncio.run(linksim.request(end.link_control_port, body))
+    return _ask(f"the link simulator of {site}", linksim.request(end.link_control_port, body))
+
+
+def _ask(who: str, request: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """One answer from a control port, or a ConnectionError that says in a sentence why not: the
+    deployment file outlives a killed ``aidmesh up``, and a wedged or crashed peer answers with
+    silence (a TimeoutError, whose text is empty) or a closed connection (no JSON to parse)."""
+    try:
+        return asyncio.run(request)
+    except ConnectionRefusedError:
+        raise ConnectionError(
+            f"{who} is not running: start the deployment with 'make up'"
+        ) from None
+    except TimeoutError:
+        raise ConnectionError(f"{who} did not answer in time") from None
+    except (ValueError, ConnectionResetError):
+        raise ConnectionError(f"{who} hung up without answering") from None
 
 
 def _print_link(answer: dict[str, Any]) -> int:
@@ -211,7 +278,7 @@ def _site_add(args: argparse.Namespace) -> int:
         writer.close()
         return answer
 
-    answer = asyncio.run(ask())
+    answer = _ask("the supervisor ('aidmesh up')", ask())
     if "error" in answer:
         print(f"aidmesh: {answer['error']}", file=sys.stderr)
         return 2
@@ -224,7 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)
-    except (FileNotFoundError, KeyError, ConnectionError, OSError) as exc:
+    except KeyError as exc:  # str() of a KeyError is the repr of its message, quotes and all
+        print(f"aidmesh: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ConnectionError, OSError) as exc:
         print(f"aidmesh: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
