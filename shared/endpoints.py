@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
@@ -21,6 +21,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 
 from shared import telemetry
 from shared.decider import Refused
@@ -219,11 +220,43 @@ def _plain(result: Any) -> Any:
     return result
 
 
-def install_http_errors(app: FastAPI) -> None:
-    """The same error bodies from a FastAPI app."""
+HTTP_ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {
+        "model": Reply,
+        "description": "Refused (409, with its own code), invalid input (422), not found (404), "
+        "a body that is not JSON (400): always {ok: false, error: {code, message, details}}.",
+    },
+    "5XX": {
+        "model": Reply,
+        "description": "The event store is not answering (503), or an internal error (500).",
+    },
+}
+"""Every route's error answers, for ``FastAPI(responses=HTTP_ERRORS)``: FastAPI would describe a
+422 as its own ``{"detail": [...]}``, which these APIs never send, and no other error at all."""
 
-    def respond(status: int, body: ErrorBody) -> JSONResponse:
-        return JSONResponse(status_code=status, content={"ok": False, "error": body.model_dump()})
+_FRAMEWORK_ERRORS = {
+    400: ("malformed", "the body is not valid JSON"),
+    404: ("not_found", "no such route"),
+    405: ("method_not_allowed", "this route does not take this method"),
+}
+
+
+def install_http_errors(app: FastAPI) -> None:
+    """The same error bodies from a FastAPI app, for every error: a refusal, invalid input, a
+    failure, and the framework's own (an unknown route, a wrong method, a body it cannot read as
+    JSON), whose ``{"detail": ...}`` has no ``error`` for a page to show (the donor page failed
+    with a script error on one). No path is echoed: a path can hold a donor's reference."""
+
+    def respond(
+        status: int, body: ErrorBody, headers: Mapping[str, str] | None = None
+    ) -> JSONResponse:
+        content = {"ok": False, "error": body.model_dump()}
+        return JSONResponse(status_code=status, content=content, headers=headers)
+
+    @app.exception_handler(HTTPException)
+    async def framework(request: Request, exc: HTTPException) -> JSONResponse:
+        code, message = _FRAMEWORK_ERRORS.get(exc.status_code, ("refused", "request refused"))
+        return respond(exc.status_code, ErrorBody(code=code, message=message), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -239,7 +272,8 @@ def install_http_errors(app: FastAPI) -> None:
     async def failed(request: Request, exc: Exception) -> JSONResponse:
         status, body = describe(exc)
         if status >= 500:
-            _log.error("http.failed", error=type(exc).__name__, path=request.url.path)
+            route = getattr(request.scope.get("route"), "path", "?")  # the template, not the ids
+            _log.error("http.failed", error=type(exc).__name__, route=route)
         return respond(status, body)
 
     for kind in (

@@ -25,11 +25,21 @@ from services.comms.inputs import (
     ReadInput,
     ResendInput,
     SendInput,
+    Sha256,
     StatusQuery,
+    Uuid7,
 )
 from services.comms.subscribers import endpoints
 from shared.decider import Refused
-from shared.endpoints import Reply, install_http_errors
+from shared.endpoints import HTTP_ERRORS, Reply, install_http_errors
+
+UPLOAD: dict[str, Any] = {
+    "required": True,
+    "description": f"The file's bytes as they are, at most {MAX_ATTACHMENT_BYTES // 2**20} MB; "
+    "its type goes in media_type.",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+"""The upload is read from the raw body, so FastAPI would leave it out of the document."""
 
 
 def create_app(comms: Comms, var: Path) -> FastAPI:
@@ -37,6 +47,7 @@ def create_app(comms: Comms, var: Path) -> FastAPI:
         title=f"aidmesh comms at {comms.site}",
         description="Store-and-forward messaging and alerts across intermittent links.",
         version="1",
+        responses=HTTP_ERRORS,
     )
     install_http_errors(app)
     table = endpoints(comms, var)
@@ -50,25 +61,31 @@ def create_app(comms: Comms, var: Path) -> FastAPI:
         return await call("send", body)
 
     @app.get("/messages/{message_id}", tags=["messages"], summary="one message's delivery state")
-    async def status(message_id: str) -> Reply:
+    async def status(message_id: Uuid7) -> Reply:
         return await call("status", StatusQuery(message_id=message_id))
 
     @app.put(
         "/attachments",
         tags=["attachments"],
         summary="store a file at this site, sealed with the channel's key; returns its reference",
+        openapi_extra={"requestBody": UPLOAD},
     )
     async def attach(
         request: Request,
         channel: Annotated[ChannelName, Query()],
         media_type: Annotated[MediaType, Query()] = "application/octet-stream",
     ) -> Reply:
-        body = await request.body()
-        if len(body) > MAX_ATTACHMENT_BYTES:
-            raise Refused(
-                f"an attachment is at most {MAX_ATTACHMENT_BYTES // 2**20} MB", code="too_large"
-            )
-        return Reply(ok=True, result=await comms.store_file(channel, body, media_type))
+        # read as it arrives and stop past the limit: reading it all first held a whole video
+        # in the field node's memory only to refuse it
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_ATTACHMENT_BYTES:
+                raise Refused(
+                    f"an attachment is at most {MAX_ATTACHMENT_BYTES // 2**20} MB",
+                    code="too_large",
+                )
+        return Reply(ok=True, result=await comms.store_file(channel, bytes(body), media_type))
 
     @app.get(
         "/attachments/{message_id}/{sha256}",
@@ -76,7 +93,7 @@ def create_app(comms: Comms, var: Path) -> FastAPI:
         summary="an attachment of a message, fetched from the site holding it on first ask",
         response_class=Response,
     )
-    async def fetch(message_id: str, sha256: str) -> Response:
+    async def fetch(message_id: Uuid7, sha256: Sha256) -> Response:
         data, media_type = await comms.fetch_file(FetchInput(message_id=message_id, sha256=sha256))
         return Response(content=data, media_type=media_type)
 

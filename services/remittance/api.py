@@ -30,7 +30,7 @@ from services.remittance.schemas import (
 )
 from services.remittance.treasury import Treasury
 from shared.decider import Refused
-from shared.endpoints import Reply, install_http_errors
+from shared.endpoints import HTTP_ERRORS, Reply, install_http_errors
 
 
 def ok(result: Any) -> Reply:
@@ -67,6 +67,7 @@ def hub_app(h: Handlers, donations: Donations, donors: DonorBook | None) -> Fast
     app = FastAPI(
         title="aidmesh remittance (hub)",
         version="1",
+        responses=HTTP_ERRORS,
         description="Diaspora donors give; collectors record funding and dispatch; everyone can "
         "follow the money. Amounts are decimal strings in major units; ids are client-made UUIDv7.",
     )
@@ -133,6 +134,7 @@ def site_app(h: Handlers, treasury: Treasury) -> FastAPI:
     app = FastAPI(
         title=f"aidmesh remittance ({h.site})",
         version="1",
+        responses=HTTP_ERRORS,
         description="A group's treasurer records receipts, corrections, disbursements and "
         "disputes at the site, with or without the link to the hub.",
     )

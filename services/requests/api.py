@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query
 
 from services.requests.operations import Operation
-from shared.endpoints import Reply, install_http_errors
+from shared.endpoints import HTTP_ERRORS, Reply, install_http_errors
 
 
 def make_app(site: str, operations: list[Operation]) -> FastAPI:
@@ -15,6 +15,7 @@ def make_app(site: str, operations: list[Operation]) -> FastAPI:
         description="Help requests, volunteers, solidarity kitchens and signposting. Every command "
         "carries a client-made UUIDv7 command_id; a retry with the same id changes nothing.",
         version="1",
+        responses=HTTP_ERRORS,
     )
     install_http_errors(app)
     for op in operations:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import httpx
 
 from services.comms.api import create_app
-from services.comms.events import CONTEXTS
+from services.comms.events import CONTEXTS, MAX_ATTACHMENT_BYTES
 from shared.endpoints import Reply
 from shared.ids import uuid7
 from shared.subjects import stream_name
@@ -170,3 +171,61 @@ async def test_the_http_api_gives_the_same_answers(tmp_path: Path) -> None:
         expires = datetime.now(UTC) + timedelta(minutes=5)
         result = await fleet.ok("dili", "send", _send(expires_at=expires.isoformat()))
         assert result["expires_at"].startswith(expires.isoformat(timespec="seconds")[:16])
+
+
+async def test_http_errors_keep_the_reply_shape_and_the_document_says_so(tmp_path: Path) -> None:
+    """Unknown routes, wrong methods and bodies FastAPI cannot read answer ``{"ok": false, "error":
+    ...}`` like every other error (FastAPI's own ``{"detail": ...}`` has no ``error`` for a page to
+    show); an attachment too large is refused once the limit is passed, not after holding all of it
+    in memory; and the OpenAPI document describes the errors, the upload and the path ids."""
+    async with comms_sites(tmp_path, sites=("dili",)) as fleet:
+        app = create_app(fleet.comms["dili"], tmp_path)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://dili") as client:
+            before = await _stored_at(fleet, "dili")
+            for method, path, content, status, code in [
+                ("GET", "/mesages", None, 404, "not_found"),
+                ("GET", f"/messages/{uuid7()}%2Fx", None, 404, "not_found"),
+                ("DELETE", "/messages", None, 405, "method_not_allowed"),
+                ("POST", f"/messages/{uuid7()}", b"{}", 405, "method_not_allowed"),
+                ("POST", "/messages", b'{"body": "\xff"}', 400, "malformed"),
+                ("POST", "/alerts", b"[" * 100_000 + b"]" * 100_000, 400, "malformed"),
+            ]:
+                answer = await client.request(
+                    method, path, content=content, headers={"content-type": "application/json"}
+                )
+                assert answer.status_code == status, (method, path, answer.text)
+                error = answer.json()["error"]
+                assert error["code"] == code and error["message"], (method, path, error)
+
+            pulled = 0
+
+            async def upload() -> AsyncIterator[bytes]:  # a 64 MB video from a field page
+                nonlocal pulled
+                for _ in range(64):
+                    pulled += 1
+                    yield bytes(2**20)
+
+            big = await client.put("/attachments", params={"channel": "main"}, content=upload())
+            assert big.status_code == 409, big.text
+            assert big.json()["error"]["code"] == "too_large"
+            assert pulled <= MAX_ATTACHMENT_BYTES // 2**20 + 2, pulled
+            assert await _stored_at(fleet, "dili") == before
+
+            spec = (await client.get("/openapi.json")).json()
+        assert "HTTPValidationError" not in json.dumps(spec)
+        for path, operations in spec["paths"].items():
+            for method, operation in operations.items():
+                for status in ("4XX", "5XX"):
+                    error = operation["responses"][status]["content"]["application/json"]
+                    assert error["schema"] == {"$ref": "#/components/schemas/Reply"}, (method, path)
+        upload_body = spec["paths"]["/attachments"]["put"]["requestBody"]
+        assert upload_body["required"] is True
+        assert "application/octet-stream" in upload_body["content"]
+        ids = {
+            p["name"]: p["schema"].get("pattern")
+            for p in spec["paths"]["/attachments/{message_id}/{sha256}"]["get"]["parameters"]
+        }
+        assert ids["message_id"] and ids["sha256"] == "^[0-9a-f]{64}$"
+        status = spec["paths"]["/messages/{message_id}"]["get"]["parameters"][0]
+        assert status["schema"]["pattern"] == ids["message_id"]

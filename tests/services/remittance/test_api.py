@@ -620,3 +620,64 @@ async def test_a_group_is_registered_only_at_a_site_linked_to_the_hub(world: Wor
         assert refused.status_code == 409, refused.text
         assert refused.json()["error"]["code"] == "unknown_site"
     assert not any(b"typo-kitchen" in data for data in await world.stored())
+
+
+@pytest.mark.parametrize(
+    ("app", "method", "path", "content", "status", "code"),
+    [
+        ("hub", "GET", "/v1/nowhere", None, 404, "not_found"),
+        ("hub", "GET", "/v1/pledges", None, 405, "method_not_allowed"),
+        ("hub", "DELETE", "/v1/transfers/t-1", None, 405, "method_not_allowed"),
+        # the donor page asks for a reference typed with a slash: the route does not exist
+        ("hub", "GET", "/v1/donors/ana%2Fsoares/report", None, 404, "not_found"),
+        ("hub", "GET", "/v1/groups/a%2Fb/report", None, 404, "not_found"),
+        ("hub", "POST", "/v1/pledges", b'{"amount": "\xff"}', 400, "malformed"),
+        ("hub", "POST", "/v1/pledges", b"[" * 100_000 + b"]" * 100_000, 400, "malformed"),
+        ("site", "GET", "/", None, 404, "not_found"),
+        ("site", "PUT", "/v1/receipts", b"{}", 405, "method_not_allowed"),
+        ("site", "POST", "/v1/disbursements", b'{"purpose": "\xc3"}', 400, "malformed"),
+    ],
+    ids=[
+        "unknown route",
+        "GET on a POST route",
+        "DELETE on a GET route",
+        "donor reference with a slash",
+        "group id with a slash",
+        "invalid UTF-8",
+        "nested too deep",
+        "no page at a site",
+        "PUT on a POST route",
+        "truncated UTF-8",
+    ],
+)
+async def test_an_unknown_route_a_wrong_method_or_an_unreadable_body_answers_in_the_error_shape(
+    world: World, app: str, method: str, path: str, content: bytes | None, status: int, code: str
+) -> None:
+    """The donor page and every client read ``error.message``: FastAPI's own ``{"detail": ...}``
+    made the page fail with a script error instead of saying what was wrong."""
+    before = len(await world.stored()), len(await world.stored("REMIT_DILI"))
+    client = world.hub if app == "hub" else world.site
+    headers = {"content-type": "application/json"}
+    response = await client.request(method, path, content=content, headers=headers)
+    assert response.status_code == status, response.text
+    answer = response.json()
+    assert answer["ok"] is False and answer["error"]["code"] == code, answer
+    assert answer["error"]["message"]
+    assert "\xff" not in response.text and "soares" not in response.text  # input is not echoed
+    assert (len(await world.stored()), len(await world.stored("REMIT_DILI"))) == before
+
+
+async def test_the_openapi_documents_describe_errors_as_replies(world: World) -> None:
+    """A client generated from the document must expect ``{"ok": false, "error": ...}`` on every
+    error, not FastAPI's ``{"detail": [...]}`` validation body, which is never sent."""
+    for client in (world.hub, world.site):
+        spec = (await client.get("/openapi.json")).json()
+        assert "HTTPValidationError" not in json.dumps(spec)
+        for path, operations in spec["paths"].items():
+            for method, operation in operations.items():
+                for status in ("4XX", "5XX"):
+                    error = operation["responses"][status]["content"]["application/json"]
+                    assert error["schema"] == {"$ref": "#/components/schemas/Reply"}, (
+                        method,
+                        path,
+                    )

@@ -198,3 +198,37 @@ async def test_bad_input_on_the_command_line_is_refused_clearly_and_changes_noth
         assert words in done.stderr, (args, done.stderr)
         assert NAME not in done.stderr + done.stdout
     assert await footprint(net, running) == before
+
+
+async def test_unknown_routes_wrong_methods_and_unreadable_bodies_answer_in_the_error_shape(
+    net: Sites, running: Running
+) -> None:
+    """A page reads ``error.code`` and ``error.message`` from every error: FastAPI's own
+    ``{"detail": ...}`` (unknown route, wrong method, a body it cannot read) had neither."""
+    app = running.service.app
+    assert app is not None
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://site") as client:
+        before = await footprint(net, running)
+        for method, path, content, status, code in [
+            ("GET", "/requests/nowhere", None, 404, "not_found"),
+            ("GET", "/requests/claim", None, 405, "method_not_allowed"),
+            ("DELETE", "/requests", None, 405, "method_not_allowed"),
+            ("POST", "/requests", b'{"name": "Ana \xff"}', 400, "malformed"),
+            ("POST", "/requests/claim", b"[" * 100_000 + b"]" * 100_000, 400, "malformed"),
+        ]:
+            answer = await client.request(
+                method, path, content=content, headers={"content-type": "application/json"}
+            )
+            assert answer.status_code == status, (method, path, answer.text)
+            error = answer.json()["error"]
+            assert error["code"] == code and error["message"], (method, path, error)
+            assert "Ana" not in answer.text
+        assert await footprint(net, running) == before
+        spec = (await client.get("/openapi.json")).json()
+        assert "HTTPValidationError" not in json.dumps(spec)
+        for path, operations in spec["paths"].items():
+            for method, operation in operations.items():
+                for status in ("4XX", "5XX"):
+                    error = operation["responses"][status]["content"]["application/json"]
+                    assert error["schema"] == {"$ref": "#/components/schemas/Reply"}, (method, path)
