@@ -156,8 +156,14 @@ class Reactor:
                     _log.warning("reactor.fetch_failed", reactor=self.name, error=repr(exc))
                     await wait_event(self._stopping, 1.0)
                     continue
-                if msgs:
+                if not msgs:
+                    continue
+                try:
                     await self.process(msgs)
+                except Exception as exc:  # the store went away mid-batch (a dead letter or an
+                    # ack not taken): what was not acked comes back after ack_wait; carry on
+                    _log.warning("reactor.process_failed", reactor=self.name, error=repr(exc))
+                    await wait_event(self._stopping, 1.0)
             await self.drain()
         finally:
             await puller.stop()

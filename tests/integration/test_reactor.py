@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from nats.aio.client import Client as NATS
@@ -15,7 +16,7 @@ from shared.commands import CommandHandler
 from shared.envelope import Envelope, EventPayload, make_envelope
 from shared.eventstore import EventStore
 from shared.ids import uuid7
-from shared.reactor import Planned, Reactor
+from shared.reactor import Planned, Reactor, ReactorConfig
 from shared.streams import StreamSpec, dead_letter_stream, ensure_stream, event_stream
 from shared.subjects import AggregateRef
 from tests.tally import Increment, Incremented, registry, tally
@@ -163,3 +164,54 @@ async def test_a_message_that_breaks_the_json_parser_is_dead_lettered_and_the_re
     assert reactor.dead_lettered == 1
     state, _ = await handler.state_of(target)
     assert state.total == 3
+
+
+async def test_a_dead_letter_that_cannot_be_written_is_tried_again_and_the_reactor_runs_on(
+    nc: NATS,
+) -> None:
+    """The dead-letter stream not answering (its server busy or away) ended the reactor's task: it
+    consumed nothing more, silently."""
+    js = nc.jetstream()
+    with contextlib.suppress(Exception):
+        await js.delete_stream("AWAY_HUB")
+    await ensure_stream(js, StreamSpec(name="AWAY_HUB", subjects=("ev.away.hub.>",)))
+    await ensure_stream(js, event_stream("hop", "hub"))
+    await ensure_stream(js, dead_letter_stream("hub"))
+    ref = AggregateRef("away", "tally", uuid7(), "hub")
+    await js.publish(ref.subject, b"not json")
+    handler = CommandHandler(EventStore(nc, registry, "hub"), tally)
+    target = AggregateRef("hop", "tally", ref.id, "hub")
+
+    async def plan(event: Envelope[EventPayload]) -> Planned:
+        assert isinstance(event.payload, Incremented)
+        return Planned(handler, target, Increment(by=event.payload.by))
+
+    config = ReactorConfig(ack_wait_seconds=1.0, idle_wait_seconds=0.2)
+    reactor = Reactor(nc, "awayhop", registry, plan, stream="AWAY_HUB", site="hub", config=config)
+    send, failures = reactor._dlq.send, [1]
+
+    async def flaky(**kwargs: Any) -> None:
+        if failures:
+            failures.pop()
+            raise TimeoutError("the dead-letter stream did not answer")
+        await send(**kwargs)
+
+    reactor._dlq.send = flaky  # type: ignore[method-assign]
+    await reactor.start()
+    try:
+        await wait_for(lambda: reactor.dead_lettered == 1, timeout=20)
+        event = make_envelope(
+            Incremented(by=2),
+            event_id=uuid7(),
+            aggregate=ref,
+            occurred_at=datetime.now(UTC),
+            actor="t",
+            correlation_id=uuid7(),
+        )
+        await js.publish(ref.subject, event.encode())
+        await wait_for(lambda: reactor.handled >= 1, timeout=20)
+    finally:
+        await reactor.stop()
+    assert not failures
+    state, _ = await handler.state_of(target)
+    assert state.total == 2
