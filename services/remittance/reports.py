@@ -227,6 +227,9 @@ def _balances(db: sqlite3.Connection, account: str) -> list[Json]:
 
 def group_balance(db: sqlite3.Connection, group_id: str) -> Json:
     """For the treasurer: what the group holds, whose money it is, and what is on its way."""
+    if db.execute("SELECT 1 FROM remit_groups WHERE group_id = ?", (group_id,)).fetchone() is None:
+        # as the report says: an empty balance would read as "registered, holds nothing"
+        raise NotFound("no group with this id is registered", code="unknown_group")
     unspent = db.execute(
         "SELECT r.transfer_id, r.currency, SUM(r.amount) - COALESCE((SELECT SUM(a.amount) FROM "
         "remit_allocations a JOIN remit_disbursements d USING (disbursement_id) WHERE "

@@ -681,3 +681,13 @@ async def test_the_openapi_documents_describe_errors_as_replies(world: World) ->
                         method,
                         path,
                     )
+
+
+async def test_an_unknown_groups_balance_is_not_found_like_its_report(world: World) -> None:
+    for client, path in (
+        (world.site, "/v1/groups/no-such-group/balance"),
+        (world.hub, "/v1/groups/no-such-group/report"),
+    ):
+        response = await client.get(path)
+        assert response.status_code == 404, response.text
+        assert response.json()["error"]["code"] == "unknown_group"
