@@ -261,7 +261,13 @@ def install_http_errors(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
-            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "problem": err["msg"]}
+            {
+                # a body that is not JSON is located at a character position ("1"), not a field
+                "field": "body"
+                if err.get("type") == "json_invalid"
+                else ".".join(str(p) for p in err["loc"] if p != "body"),
+                "problem": err["msg"],
+            }
             for err in exc.errors()
         ]
         fields = ", ".join(d["field"] or "body" for d in details[:5])

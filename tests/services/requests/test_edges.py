@@ -59,7 +59,7 @@ BAD: list[tuple[str, dict[str, Any] | bytes, str, str]] = [
     ),
     ("bad area id", good(area_id="w1 a; drop"), "invalid", "area_id"),
     ("unknown field", good(income=120), "invalid", "income"),
-    ("not json", b"\x00{not json", "invalid", ""),
+    ("not json", b"\x00{not json", "invalid", "body"),
     ("a role no edge accepts", good(role="system"), "invalid", "role"),
 ]
 
