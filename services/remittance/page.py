@@ -47,15 +47,17 @@ if(cls)e.className=cls;return e;}
 function amt(m){return m?m.amount+" "+m.currency:"";}
 async function call(method,path,body){const r=await fetch(path,{method,headers:{"content-type":
 "application/json"},body:body?JSON.stringify(body):undefined});const j=await r.json();
-if(!j.ok)throw new Error(j.error.message);return j.result;}
+if(!j.ok){const e=new Error(j.error.message);e.status=r.status;throw e;}return j.result;}
 function show(where,nodes){const d=document.getElementById(where);d.replaceChildren(...nodes);}
 function fail(where,e){show(where,[el("p",e.message,"err")]);}
 document.getElementById("pledge").onsubmit=async ev=>{ev.preventDefault();
 const f=Object.fromEntries(new FormData(ev.target));if(!f.need_id)delete f.need_id;
-f.transfer_id=localStorage.getItem("pending")||uuid7();localStorage.setItem("pending",f.transfer_id);
+const body=JSON.stringify(f);let p=null;try{p=JSON.parse(localStorage.getItem("pending"));}catch(e){}
+if(!p||p.body!==body){p={id:uuid7(),body};localStorage.setItem("pending",JSON.stringify(p));}
+f.transfer_id=p.id;
 try{const r=await call("POST","/v1/pledges",f);localStorage.removeItem("pending");
 show("pledged",[el("p","Pledged: transfer "+r.transfer_id+" ("+r.state+")"),el("p",r.instructions)]);}
-catch(e){fail("pledged",e);}};
+catch(e){if(e.status&&e.status<500)localStorage.removeItem("pending");fail("pledged",e);}};
 document.getElementById("report").onsubmit=async ev=>{ev.preventDefault();
 const ref=new FormData(ev.target).get("donor_ref");
 try{const r=await call("GET","/v1/donors/"+encodeURIComponent(ref)+"/report");const out=[];
