@@ -5,9 +5,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from shared.decider import Decider, Refused
-from shared.envelope import Envelope, EventPayload, EventRegistry
+from shared.envelope import Envelope, EventPayload, EventRegistry, make_envelope
+from shared.ids import uuid7
+from shared.subjects import AggregateRef
 
 
 class Incremented(EventPayload):
@@ -59,6 +62,20 @@ def evolve(state: Tally, event: EventPayload) -> Tally:
 
 
 tally = Decider(decide=decide, evolve=evolve, initial_state=Tally())
+
+
+def incremented(ref: AggregateRef, by: int = 1) -> Envelope[EventPayload]:
+    """One ``Incremented`` event on ``ref``, as a writer would store it."""
+    return make_envelope(
+        Incremented(by=by),
+        event_id=uuid7(),
+        aggregate=ref,
+        occurred_at=datetime.now(UTC),
+        actor="tester",
+        correlation_id=uuid7(),
+    )
+
+
 registry = EventRegistry(Incremented, Reset)
 
 

@@ -25,7 +25,7 @@ from shared.natsserver import NatsServer
 from shared.projector import ProjectionRunner, RunnerConfig
 from shared.streams import dead_letter_stream, ensure_stream, event_stream
 from shared.subjects import AggregateRef
-from tests.tally import Incremented, Reset, TallyProjection, registry
+from tests.tally import Incremented, Reset, TallyProjection, incremented, registry
 
 pytestmark = pytest.mark.slow
 
@@ -129,25 +129,15 @@ async def test_bad_messages_go_to_dead_letters_and_good_ones_are_processed(
     js = nc.jetstream()
     ref = AggregateRef("tally", "tally", uuid7(), "hub")
 
-    def good(by: int) -> bytes:
-        return make_envelope(
-            Incremented(by=by),
-            event_id=uuid7(),
-            aggregate=ref,
-            occurred_at=datetime.now(UTC),
-            actor="tester",
-            correlation_id=uuid7(),
-        ).encode()
-
-    unknown = json.loads(good(1))
+    unknown = json.loads(incremented(ref, 1).encode())
     unknown["type"] = "TallyTeleported"
     for data in [
-        good(1),
+        incremented(ref, 1).encode(),
         b"{not json",
-        good(2),
+        incremented(ref, 2).encode(),
         json.dumps(unknown).encode(),
-        good(13),  # the handler always raises on 13
-        good(4),
+        incremented(ref, 13).encode(),  # the handler always raises on 13
+        incremented(ref, 4).encode(),
     ]:
         await js.publish(ref.subject, data)
     dlq_before = (await js.stream_info("DLQ_HUB")).state.messages
@@ -218,19 +208,9 @@ async def test_a_message_that_breaks_the_json_parser_is_dead_lettered_in_its_pla
     js = nc.jetstream()
     ref = AggregateRef("tally", "tally", uuid7(), "hub")
 
-    def good(by: int) -> bytes:
-        return make_envelope(
-            Incremented(by=by),
-            event_id=uuid7(),
-            aggregate=ref,
-            occurred_at=datetime.now(UTC),
-            actor="tester",
-            correlation_id=uuid7(),
-        ).encode()
-
-    await js.publish(ref.subject, good(1))
+    await js.publish(ref.subject, incremented(ref, 1).encode())
     await js.publish(ref.subject, b"[" * 100_000)  # json.loads: RecursionError, not ValueError
-    await js.publish(ref.subject, good(2))
+    await js.publish(ref.subject, incremented(ref, 2).encode())
     runner = ProjectionRunner(
         nc,
         TallyProjection("tally_deep"),
@@ -242,7 +222,7 @@ async def test_a_message_that_breaks_the_json_parser_is_dead_lettered_in_its_pla
     await runner.start()
     try:
         await asyncio.sleep(0.5)
-        last = (await js.publish(ref.subject, good(4))).seq
+        last = (await js.publish(ref.subject, incremented(ref, 4).encode())).seq
         async with asyncio.timeout(10):
             while runner.position < last:
                 await asyncio.sleep(0.05)
@@ -257,16 +237,6 @@ async def test_a_batch_that_fails_to_commit_is_applied_later_not_skipped(
 ) -> None:
     js = nc.jetstream()
     ref = AggregateRef("tally", "tally", uuid7(), "hub")
-
-    def good(by: int) -> bytes:
-        return make_envelope(
-            Incremented(by=by),
-            event_id=uuid7(),
-            aggregate=ref,
-            occurred_at=datetime.now(UTC),
-            actor="tester",
-            correlation_id=uuid7(),
-        ).encode()
 
     async def caught_up(seq: int) -> None:
         async with asyncio.timeout(15):
@@ -284,16 +254,16 @@ async def test_a_batch_that_fails_to_commit_is_applied_later_not_skipped(
     )
     await runner.start()
     try:
-        await caught_up((await js.publish(ref.subject, good(1))).seq)
+        await caught_up((await js.publish(ref.subject, incremented(ref, 1).encode())).seq)
         # Someone else holds the write lock past the busy timeout (a backup, an operator's shell):
         # the batch holding event 2 cannot commit.
         other = sqlite3.connect(db_path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
-        await js.publish(ref.subject, good(2))
+        await js.publish(ref.subject, incremented(ref, 2).encode())
         await asyncio.sleep(6.5)
         other.execute("ROLLBACK")
         other.close()
-        await caught_up((await js.publish(ref.subject, good(4))).seq)
+        await caught_up((await js.publish(ref.subject, incremented(ref, 4).encode())).seq)
     finally:
         await runner.stop()
     assert table(db_path, "SELECT total FROM tally_totals") == [(1 + 2 + 4,)]

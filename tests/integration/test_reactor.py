@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,13 +12,13 @@ from nats.aio.client import Client as NATS
 
 from shared import deadletter
 from shared.commands import CommandHandler
-from shared.envelope import Envelope, EventPayload, make_envelope
+from shared.envelope import Envelope, EventPayload
 from shared.eventstore import EventStore
 from shared.ids import uuid7
 from shared.reactor import Planned, Reactor, ReactorConfig
 from shared.streams import StreamSpec, dead_letter_stream, ensure_stream, event_stream
 from shared.subjects import AggregateRef
-from tests.tally import Increment, Incremented, registry, tally
+from tests.tally import Increment, Incremented, incremented, registry, tally
 
 pytestmark = pytest.mark.slow
 
@@ -38,14 +37,7 @@ async def test_redelivered_events_take_effect_once(nc: NATS) -> None:
     sources = [AggregateRef("src", "tally", uuid7(), "hub") for _ in range(5)]
     for i in range(200):
         ref = sources[i % 5]
-        env = make_envelope(
-            Incremented(by=1),
-            event_id=uuid7(),
-            aggregate=ref,
-            occurred_at=datetime.now(UTC),
-            actor="t",
-            correlation_id=uuid7(),
-        )
+        env = incremented(ref, 1)
         await js.publish(ref.subject, env.encode())
     store = EventStore(nc, registry, "hub")
 
@@ -85,14 +77,7 @@ async def test_bad_events_are_dead_lettered_and_the_rest_handled(nc: NATS) -> No
     await ensure_stream(js, dead_letter_stream("hub"))
     ref = AggregateRef("bad", "tally", uuid7(), "hub")
     for by in (1, 2, 666, 3):
-        env = make_envelope(
-            Incremented(by=by),
-            event_id=uuid7(),
-            aggregate=ref,
-            occurred_at=datetime.now(UTC),
-            actor="t",
-            correlation_id=uuid7(),
-        )
+        env = incremented(ref, by)
         await js.publish(ref.subject, env.encode())
     await js.publish(ref.subject, b"\x00garbage")
     handler = CommandHandler(EventStore(nc, registry, "hub"), tally)
@@ -134,17 +119,7 @@ async def test_a_message_that_breaks_the_json_parser_is_dead_lettered_and_the_re
     await ensure_stream(js, dead_letter_stream("hub"))
     ref = AggregateRef("deep", "tally", uuid7(), "hub")
 
-    def good(by: int) -> bytes:
-        return make_envelope(
-            Incremented(by=by),
-            event_id=uuid7(),
-            aggregate=ref,
-            occurred_at=datetime.now(UTC),
-            actor="t",
-            correlation_id=uuid7(),
-        ).encode()
-
-    await js.publish(ref.subject, good(1))
+    await js.publish(ref.subject, incremented(ref, 1).encode())
     await js.publish(ref.subject, b"[" * 100_000)  # json.loads: RecursionError, not ValueError
     handler = CommandHandler(EventStore(nc, registry, "hub"), tally)
     target = AggregateRef("hop", "tally", ref.id, "hub")
@@ -157,7 +132,9 @@ async def test_a_message_that_breaks_the_json_parser_is_dead_lettered_and_the_re
     await reactor.start()
     try:
         await wait_for(lambda: reactor.handled + reactor.dead_lettered >= 2, timeout=10)
-        await js.publish(ref.subject, good(2))  # the reactor is still there to take it
+        await js.publish(
+            ref.subject, incremented(ref, 2).encode()
+        )  # the reactor is still there to take it
         await wait_for(lambda: reactor.handled >= 2, timeout=10)
     finally:
         await reactor.stop()
@@ -200,14 +177,7 @@ async def test_a_dead_letter_that_cannot_be_written_is_tried_again_and_the_react
     await reactor.start()
     try:
         await wait_for(lambda: reactor.dead_lettered == 1, timeout=20)
-        event = make_envelope(
-            Incremented(by=2),
-            event_id=uuid7(),
-            aggregate=ref,
-            occurred_at=datetime.now(UTC),
-            actor="t",
-            correlation_id=uuid7(),
-        )
+        event = incremented(ref, 2)
         await js.publish(ref.subject, event.encode())
         await wait_for(lambda: reactor.handled >= 1, timeout=20)
     finally:
