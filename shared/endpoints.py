@@ -241,7 +241,42 @@ _FRAMEWORK_ERRORS = {
 }
 
 
-def install_http_errors(app: FastAPI) -> None:
+class _BodyLimit:
+    """HTTP bodies at most ``MAX_COMMAND_BYTES``, as over NATS: refused by their declared length
+    before anything is read, or as soon as a body without one passes the limit (a JSON body was
+    read and parsed whole, however large, before validation refused it). ``exempt``: paths with
+    a limit of their own (an attachment upload)."""
+
+    def __init__(self, app: Any, exempt: tuple[str, ...] = ()) -> None:
+        self.app, self.exempt = app, exempt
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > MAX_COMMAND_BYTES:
+            body = ErrorBody(code="too_large", message=_TOO_LARGE)
+            response = JSONResponse({"ok": False, "error": body.model_dump()}, status_code=409)
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Any:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_COMMAND_BYTES:
+                raise Refused(_TOO_LARGE, code="too_large")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+_TOO_LARGE = f"the body is larger than {MAX_COMMAND_BYTES} bytes"
+
+
+def install_http_errors(app: FastAPI, *, body_limit_exempt: tuple[str, ...] = ()) -> None:
     """The same error bodies from a FastAPI app, for every error: a refusal, invalid input, a
     failure, and the framework's own (an unknown route, a wrong method, a body it cannot read as
     JSON), whose ``{"detail": ...}`` has no ``error`` for a page to show (the donor page failed
@@ -253,8 +288,12 @@ def install_http_errors(app: FastAPI) -> None:
         content = {"ok": False, "error": body.model_dump()}
         return JSONResponse(status_code=status, content=content, headers=headers)
 
+    app.add_middleware(_BodyLimit, exempt=body_limit_exempt)
+
     @app.exception_handler(HTTPException)
     async def framework(request: Request, exc: HTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, Refused):  # FastAPI wraps what reading the body raised
+            return respond(*describe(exc.__cause__))
         code, message = _FRAMEWORK_ERRORS.get(exc.status_code, ("refused", "request refused"))
         return respond(exc.status_code, ErrorBody(code=code, message=message), exc.headers)
 

@@ -49,7 +49,7 @@ def create_app(comms: Comms, var: Path) -> FastAPI:
         version="1",
         responses=HTTP_ERRORS,
     )
-    install_http_errors(app)
+    install_http_errors(app, body_limit_exempt=("/attachments",))  # its own limit, below
     table = endpoints(comms, var)
 
     async def call(name: str, value: Any) -> Reply:

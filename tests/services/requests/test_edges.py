@@ -232,3 +232,28 @@ async def test_unknown_routes_wrong_methods_and_unreadable_bodies_answer_in_the_
                 for status in ("4XX", "5XX"):
                     error = operation["responses"][status]["content"]["application/json"]
                     assert error["schema"] == {"$ref": "#/components/schemas/Reply"}, (method, path)
+
+
+async def test_an_oversize_http_body_is_refused_before_it_is_parsed(
+    net: Sites, running: Running
+) -> None:
+    """As over NATS, at most 256 KiB: refused by its declared length, or as it streams in when it
+    declares none (it used to be read and parsed whole, then refused by validation)."""
+    app = running.service.app
+    assert app is not None
+    body = json.dumps(good() | {"need": "x" * 300_000}).encode()
+
+    async def streamed() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 65_536):
+            yield body[start : start + 65_536]
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://site") as client:
+        before = await footprint(net, running)
+        for content in (body, streamed()):
+            answer = await client.post(
+                "/requests", content=content, headers={"content-type": "application/json"}
+            )
+            assert answer.status_code == 409, answer.text
+            assert answer.json()["error"]["code"] == "too_large"
+        assert await footprint(net, running) == before
