@@ -68,6 +68,11 @@ def child_id(parent: str, index: int) -> str:
     return _format(_assemble_int(timestamp_ms(parent), rand_a, rand_b))
 
 
+UUID7_PATTERN = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+"""A UUIDv7 as clients write it (lowercase, with dashes), for ``re.fullmatch`` or, anchored, for a
+pydantic pattern."""
+
+
 def timestamp_ms(value: str) -> int:
     """The unix-millisecond timestamp of a UUIDv7 (0 for other UUID versions)."""
     hexed = value.replace("-", "")

@@ -18,13 +18,9 @@ from services.comms.events import (
     Severity,
     SiteId,
 )
+from shared.ids import UUID7_PATTERN
 
-Uuid7 = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-    ),
-]
+Uuid7 = Annotated[str, StringConstraints(pattern=f"^{UUID7_PATTERN}$")]
 """A client-made UUIDv7 (lowercase): time-ordered, so its time is when the command was made."""
 MAX_LIFETIME_SECONDS = 30 * 24 * 3600
 Text = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$")]

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from shared import cliclient
 from shared.deployment import var_dir
 from shared.endpoints import Reply
-from shared.ids import uuid7
+from shared.ids import UUID7_PATTERN, uuid7
 from shared.subjects import HUB, command_subject
 
 CONTEXT = "remit"
-_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", re.I)
+_UUID7 = re.compile(UUID7_PATTERN, re.I)  # the API takes either case
 if TYPE_CHECKING:
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 

@@ -27,9 +27,9 @@ from services.requests.events import (
     Unit,
     Urgency,
 )
-from shared.ids import timestamp_ms
+from shared.ids import UUID7_PATTERN, timestamp_ms
 
-_UUID7 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+_UUID7 = re.compile(UUID7_PATTERN)
 _LATEST_ID_MS = int(datetime(9999, 1, 1, tzinfo=UTC).timestamp() * 1000)
 """A command's time is its id's, and a claim's expiry is counted from it: past this, the dates
 overflow (a UUIDv7 can say up to the year 10889)."""
