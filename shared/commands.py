@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from shared.decider import Decider, Refused
 from shared.envelope import Envelope, EventPayload, make_envelope
 from shared.eventstore import AppendResult, ConcurrencyError, EventConflict, Loaded
 from shared.ids import derived_id, timestamp_ms
+from shared.locks import KeyedLocks
 from shared.subjects import AggregateRef
 
 C = TypeVar("C")
@@ -99,9 +99,7 @@ class CommandHandler(Generic[C, S, E]):
         self._touched: OrderedDict[AggregateRef, None] | None = (
             OrderedDict() if new_on_first_touch else None
         )
-        self._locks: weakref.WeakValueDictionary[AggregateRef, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._locks: KeyedLocks[AggregateRef] = KeyedLocks()
 
     async def handle(self, ref: AggregateRef, command: C, meta: CommandMeta) -> Outcome[S]:
         """Commit the command's events exactly once, or raise ``Refused`` / ``ConcurrencyError``."""
@@ -116,10 +114,9 @@ class CommandHandler(Generic[C, S, E]):
         """Several commands for one aggregate, decided in order and committed in one append (a group
         commit: one round trip instead of one per command). A refused command is skipped and its
         refusal returned in its place; the others still commit."""
-        lock = self._locks.get(ref)
-        if lock is None:
-            lock = self._locks[ref] = asyncio.Lock()
-        async with lock:  # one decision per aggregate at a time in this process: fewer conflicts
+        async with self._locks(
+            ref
+        ):  # one decision per aggregate at a time in this process: fewer conflicts
             try:
                 return await self._handle(ref, items)
             except EventConflict:

@@ -6,10 +6,8 @@ not from the future), read the directory, seal and open bodies with the site's c
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -66,6 +64,7 @@ from shared.decider import Refused
 from shared.endpoints import NotFound
 from shared.eventstore import EventConflict
 from shared.ids import child_id, uuid7
+from shared.locks import KeyedLocks
 from shared.subjects import HUB
 
 DEFAULT_LIFETIME: dict[Priority, timedelta] = {
@@ -123,9 +122,7 @@ class Comms:
         self.books = CommandHandler(store, book)
         self.published = CommandHandler(store, published)
         self.channels = CommandHandler(store, channel)
-        self._sending: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._sending: KeyedLocks[str] = KeyedLocks()
         self._classes: OrderedDict[str, Priority] = OrderedDict()
         """The class of each message sent lately: the read model may not show one yet, and the
         same id in another class would be another aggregate, so a second message."""
@@ -155,8 +152,8 @@ class Comms:
             )
         if not inp.body.strip() and not inp.attachments:  # sealed, even "" is not empty
             raise Refused("the message is empty", code="empty")
-        lock = self._sending.setdefault(inp.message_id, asyncio.Lock())
-        async with lock:  # each class is its own aggregate: check and append one send at a time
+        # each class is its own aggregate: check and append one send of an id at a time
+        async with self._sending(inp.message_id):
             result = await self._send(inp, made, expires_at, resend_of)
         self._classes[inp.message_id] = inp.priority
         while len(self._classes) > _CLASSES_REMEMBERED:

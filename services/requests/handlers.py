@@ -14,8 +14,6 @@ replays byte-identical events; the timer's reconciliation finishes a step a cras
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -92,6 +90,7 @@ from shared.decider import Refused
 from shared.endpoints import NotFound
 from shared.eventstore import ConcurrencyError
 from shared.ids import child_id
+from shared.locks import KeyedLocks
 from shared.subjects import AggregateRef
 
 _log = telemetry.get_logger("aidmesh.requests")
@@ -112,9 +111,7 @@ class Handlers:
         self.volunteers = CommandHandler(store, volunteer_decider)
         self.kitchens = CommandHandler(store, kitchen_decider)
         self._vault = vault
-        self._creating: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._creating: KeyedLocks[str] = KeyedLocks()
         self.kitchen_with_need: Callable[[str, str], str | None] = lambda need_id, kitchen: None
         """Another kitchen of the site using a need id (the read side's answer, wired by the
         service): a donor names a need by site and id alone, so a chosen id is the site's."""
@@ -158,10 +155,8 @@ class Handlers:
     # --- help requests ------------------------------------------------------------------------
 
     async def create_request(self, command: inputs.CreateRequest) -> dict[str, Any]:
-        lock = self._creating.get(command.command_id)
-        if lock is None:
-            lock = self._creating[command.command_id] = asyncio.Lock()
-        async with lock:  # the same create sent twice at once: the second finds the first's request
+        # the same create sent twice at once: the second finds the first's request
+        async with self._creating(command.command_id):
             return await self._create_request(command)
 
     async def _create_request(self, command: inputs.CreateRequest) -> dict[str, Any]:
