@@ -3,7 +3,7 @@
 Appends carry ``Nats-Msg-Id`` (the event id) and ``Nats-Expected-Last-Subject-Sequence`` (the version
 the writer decided on). Several events from one decision go as one atomic batch, so they land all or
 nothing. A batch is dear on an R1 file stream (staged on disk before its commit, under the stream's
-lock: about 3 ms each here, and about 350 a second per stream however many writers), so hot paths
+lock: about 3 ms each here; 275 a second from one writer, 356 from 32), so hot paths
 decide one event at a time. A version is the stream sequence of the aggregate's last event (0 for
 none).
 
