@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -55,7 +56,8 @@ def describe(exc: BaseException) -> tuple[int, ErrorBody]:
     match exc:
         case ValidationError():
             details = [
-                {"field": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
+                # no location: the body as a whole (not JSON, or not an object)
+                {"field": ".".join(str(p) for p in err["loc"]) or "body", "problem": err["msg"]}
                 for err in exc.errors(include_url=False, include_input=False)
             ]
             fields = ", ".join(d["field"] or "body" for d in details[:5])
@@ -91,7 +93,9 @@ def failure(exc: BaseException) -> Reply:
 def parse(model: type[M], data: bytes) -> M:
     if len(data) > MAX_COMMAND_BYTES:
         raise Refused(f"command larger than {MAX_COMMAND_BYTES} bytes", code="too_large")
-    return model.model_validate_json(data)
+    # Strict, as JSON allows: a number is not a string, ``true`` is not 1, "3" is not 3; dates,
+    # times and decimals still come as strings, tuples as arrays, literals as their values.
+    return model.model_validate_json(data, strict=True)
 
 
 class Endpoints:
@@ -241,6 +245,32 @@ _FRAMEWORK_ERRORS = {
 }
 
 
+class _StrictBodyRoute(APIRoute):
+    """A route whose JSON body is validated as a NATS command is, strictly (``parse``), before
+    FastAPI's own validation: FastAPI validates a decoded body in pydantic's lax mode, where
+    ``true`` is a household of 1 and ``"3"`` is 3, so the same command was refused over NATS and
+    accepted over HTTP. Query parameters stay lax: in a URL every value is a string."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        params = self.dependant.body_params
+        model = params[0].field_info.annotation if len(params) == 1 else None
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return handler
+        checked: type[BaseModel] = model
+
+        async def strict(request: Request) -> Response:
+            try:
+                parse(checked, await request.body())  # the body is kept: FastAPI reads it again
+            except ValidationError as exc:
+                if not any(err["type"] == "json_invalid" for err in exc.errors()):
+                    raise
+                # not JSON at all: FastAPI's own answer (malformed, or invalid at "body") stands
+            return await handler(request)
+
+        return strict
+
+
 class _BodyLimit:
     """HTTP bodies at most ``MAX_COMMAND_BYTES``, as over NATS: refused by their declared length
     before anything is read, or as soon as a body without one passes the limit (a JSON body was
@@ -289,6 +319,7 @@ def install_http_errors(app: FastAPI, *, body_limit_exempt: tuple[str, ...] = ()
         return JSONResponse(status_code=status, content=content, headers=headers)
 
     app.add_middleware(_BodyLimit, exempt=body_limit_exempt)
+    app.router.route_class = _StrictBodyRoute  # the routes are added after this
 
     @app.exception_handler(HTTPException)
     async def framework(request: Request, exc: HTTPException) -> JSONResponse:

@@ -46,6 +46,10 @@ def good(**changes: Any) -> dict[str, Any]:
 
 BAD: list[tuple[str, dict[str, Any] | bytes, str, str]] = [
     ("wrong type", good(household_size="four"), "invalid", "household_size"),
+    # strict as JSON allows, over HTTP as over NATS: pydantic's lax mode took these as 1 and 3
+    ("a boolean for a number", good(household_size=True), "invalid", "household_size"),
+    ("a number in a string", good(household_size="3"), "invalid", "household_size"),
+    ("a number for a name", good(area_id=12), "invalid", "area_id"),
     ("unknown category", good(category="fishing"), "invalid", "category"),
     ("oversize text", good(need="x" * 1001), "invalid", "need"),
     ("oversize name", good(name="y" * 101), "invalid", "name"),
