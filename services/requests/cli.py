@@ -386,6 +386,7 @@ def _volunteers(parser: argparse.ArgumentParser) -> None:
     )
     listing.add_argument("--area")
     listing.add_argument("--limit", type=int, default=200)
+    listing.add_argument("--offset", type=int, default=0, help="skip this many (the next page)")
     for name, operation, what in (
         ("rest", "start_rest", "a volunteer rests: no new work"),
         ("back", "end_rest", "a volunteer is back from rest"),
@@ -416,7 +417,7 @@ def _placed(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _load(args: argparse.Namespace) -> dict[str, Any]:
-    return {"area_id": args.area, "limit": args.limit}
+    return {"area_id": args.area, "limit": args.limit, "offset": args.offset}
 
 
 def _volunteer_id(args: argparse.Namespace) -> dict[str, Any]:

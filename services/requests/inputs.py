@@ -177,6 +177,9 @@ class SetAvailability(Command):
 class ListVolunteers(Query):
     area_id: Id | None = None
     limit: int = Field(default=200, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+    """Rows to skip: the next page starts at the previous offset plus its limit. Load changes as
+    claims come and go, so a page is a view of that moment: read it again for the current order."""
 
 
 # --- kitchens ---------------------------------------------------------------------------------

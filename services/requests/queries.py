@@ -81,8 +81,8 @@ def volunteer_load(db: sqlite3.Connection, query: inputs.ListVolunteers) -> list
         db,
         "SELECT volunteer_id, ward, area_id, skills, available, resting, active, fulfilled,"
         f" coalesce(max_claims, ?) AS max_claims FROM vl_volunteers WHERE {where}"
-        " ORDER BY active DESC, fulfilled DESC, volunteer_id LIMIT ?",
-        (default, *params, query.limit),
+        " ORDER BY active DESC, fulfilled DESC, volunteer_id LIMIT ? OFFSET ?",
+        (default, *params, query.limit, query.offset),
     )
     for row in rows:
         row["available"], row["resting"] = bool(row["available"]), bool(row["resting"])

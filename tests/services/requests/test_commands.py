@@ -129,6 +129,20 @@ async def test_requests_page_through_every_row_once(net: Sites, running: Running
     assert [r["request_id"] for r in pages] == [r["request_id"] for r in everything]
 
 
+async def test_volunteers_page_through_every_row_once(net: Sites, running: Running) -> None:
+    """The volunteer list pages too (it stopped at its limit: a site's 201st volunteer could not
+    be seen), in a total order when loads are equal."""
+    nc = net.nc(SITE)
+    for i in range(5):
+        await register(nc, SITE, f"pager-{i}", area="w2-b")
+    where = {"area_id": "w2-b"}
+    everything = await until_listed(nc, SITE, "list_volunteers", where, 5)
+    pages: list[dict[str, object]] = []
+    for offset in range(0, len(everything) + 2, 2):
+        pages += await ok(nc, SITE, "list_volunteers", where | {"limit": 2, "offset": offset})
+    assert [v["volunteer_id"] for v in pages] == [v["volunteer_id"] for v in everything]
+
+
 async def test_a_retried_create_with_the_same_client_id_makes_one_request(
     net: Sites, running: Running
 ) -> None:
