@@ -64,11 +64,16 @@ def _body(item: dict[str, Any]) -> str:
     return "(sealed: this site holds no key for the channel)" if body is None else str(body)
 
 
-def show_inbox(items: list[dict[str, Any]]) -> str:
-    if not items:
+def _more(page: dict[str, Any]) -> list[str]:
+    """Where the next page starts, as the flag to type."""
+    return [f"(more: the next page with --before {page['next']})"] if page["more"] else []
+
+
+def show_inbox(page: dict[str, Any]) -> str:
+    if not page["items"]:
         return "(no messages)"
     lines = []
-    for m in items:
+    for m in page["items"]:
         mark = " " if m.get("read_at") else "*"
         lines.append(
             f"{mark} [{m['priority']}] {m['sent_at'][:19]} from {m['sender']} "
@@ -76,7 +81,7 @@ def show_inbox(items: list[dict[str, Any]]) -> str:
         )
         for a in m.get("attachments", []):
             lines.append(f"    attachment {a['media_type']} {a['size']:,} B: {a['sha256']}")
-    return "\n".join(lines)
+    return "\n".join(lines + _more(page))
 
 
 def show_tracked(m: dict[str, Any]) -> str:
@@ -100,15 +105,17 @@ def show_tracked(m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def show_outbox(items: list[dict[str, Any]]) -> str:
-    return "\n".join(show_tracked(m) for m in items) or "(nothing sent from this site)"
+def show_outbox(page: dict[str, Any]) -> str:
+    if not page["items"]:
+        return "(nothing sent from this site)"
+    return "\n".join([show_tracked(m) for m in page["items"]] + _more(page))
 
 
-def show_board(items: list[dict[str, Any]]) -> str:
-    if not items:
+def show_board(page: dict[str, Any]) -> str:
+    if not page["items"]:
         return "(no alerts)"
     lines = []
-    for a in items:
+    for a in page["items"]:
         text = a["text"] if a["text"] is not None else "(sealed)"
         lines.append(
             f"[{a['severity']}] {a['raised_at'][:19]} from {a['origin']} ({a['alert_id']}): {text}"
@@ -120,7 +127,7 @@ def show_board(items: list[dict[str, Any]]) -> str:
                 else ("received" if s["received_at"] else "not yet received")
             )
             lines.append(f"    {s['site']:<16} {state}")
-    return "\n".join(lines)
+    return "\n".join(lines + _more(page))
 
 
 def show_traffic(result: dict[str, Any]) -> str:
@@ -146,6 +153,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     alert = subparsers.add_parser("alert", help="alerts to every site or an area, with acks")
     asub = alert.add_subparsers(dest="alert_command", required=True, metavar="ACTION")
     _alert_commands(asub)
+
+
+def _paged(p: argparse.ArgumentParser, limit: int) -> None:
+    p.add_argument("--limit", type=int, default=limit, help=f"this many at most (default {limit})")
+    p.add_argument("--before", default=None, metavar="ID", help="the next page: the id printed")
 
 
 def _common(p: argparse.ArgumentParser, site: bool = True) -> None:
@@ -178,13 +190,13 @@ def _message_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = sub.add_parser("inbox", help="a person's or role's inbox")
     p.add_argument("address")
     p.add_argument("--unread", action="store_true")
-    p.add_argument("--limit", type=int, default=50)
+    _paged(p, 50)
     _common(p)
     p.set_defaults(handler=_inbox)
 
     p = sub.add_parser("outbox", help="what a site sent, per destination state and age")
     p.add_argument("--from", dest="sender", default=None)
-    p.add_argument("--limit", type=int, default=50)
+    _paged(p, 50)
     _common(p)
     p.set_defaults(handler=_outbox)
 
@@ -251,7 +263,7 @@ def _alert_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(handler=_raise)
 
     p = sub.add_parser("board", help="alerts and who has acknowledged them")
-    p.add_argument("--limit", type=int, default=20)
+    _paged(p, 20)
     _common(p)
     p.set_defaults(handler=_board)
 
@@ -308,14 +320,18 @@ def _fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _page(args: argparse.Namespace) -> dict[str, Any]:
+    return {"limit": args.limit, "before": args.before}
+
+
 def _inbox(args: argparse.Namespace) -> int:
-    payload = {"address": args.address, "unread_only": args.unread, "limit": args.limit}
+    payload = {"address": args.address, "unread_only": args.unread, **_page(args)}
     return call(_site_of(args.address, args.site), "inbox", payload, args.json, show_inbox)
 
 
 def _outbox(args: argparse.Namespace) -> int:
     site = _site_of(args.sender, args.site) if args.sender else (args.site or HUB)
-    payload = {"sender": args.sender, "limit": args.limit}
+    payload = {"sender": args.sender, **_page(args)}
     return call(site, "outbox", payload, args.json, show_outbox)
 
 
@@ -384,7 +400,7 @@ def _raise(args: argparse.Namespace) -> int:
 
 
 def _board(args: argparse.Namespace) -> int:
-    return call(args.site or HUB, "board", {"limit": args.limit}, args.json, show_board)
+    return call(args.site or HUB, "board", _page(args), args.json, show_board)
 
 
 def _ack(args: argparse.Namespace) -> int:

@@ -85,7 +85,8 @@ async def _demo() -> None:
     print(f"{coordinator} sent emergency message {mid}")
 
     async def arrived() -> Any:
-        return [m for m in await _ask(b, "inbox", {"address": medic}) if m["message_id"] == mid]
+        inbox = await _ask(b, "inbox", {"address": medic})
+        return [m for m in inbox["items"] if m["message_id"] == mid]
 
     found = await _until("delivery", arrived)
     print(f"{medic} inbox at {b}: {found[0]['body']!r}")
@@ -106,16 +107,17 @@ async def _demo() -> None:
         "raise_alert",
         {"alert_id": alert_id, "raised_by": coordinator, "severity": "evacuate", "text": text},
     )
-    await _until(
-        f"alert at {b}",
-        lambda: _ask(b, "board", {"limit": 5}),
-    )
+
+    async def arrived_alert() -> Any:
+        return (await _ask(b, "board", {"limit": 5}))["items"]
+
+    await _until(f"alert at {b}", arrived_alert)
     await asyncio.sleep(1.0)
     await _ask(b, "ack_alert", {"command_id": uuid7(), "alert_id": alert_id, "by": medic})
 
     async def acknowledged() -> Any:
         board = await _ask(a, "board", {"limit": 5})
-        mine = [x for x in board if x["alert_id"] == alert_id]
+        mine = [x for x in board["items"] if x["alert_id"] == alert_id]
         return mine if mine and any(s["acknowledged_at"] for s in mine[0]["sites"]) else None
 
     board = await _until("acknowledgement", acknowledged)

@@ -402,17 +402,20 @@ class Comms:
 
     # --- queries -------------------------------------------------------------------------------
 
-    async def inbox(self, q: InboxQuery) -> list[dict[str, Any]]:
+    async def inbox(self, q: InboxQuery) -> dict[str, Any]:
         if addresses.site_of(q.address) != self.site:
             raise Refused(
                 f"this site ({self.site}) holds the inboxes of its own people and roles only",
                 code="not_here",
             )
-        items = self.reads.inbox(q.address, limit=q.limit, unread_only=q.unread_only)
-        return [await self._readable(i) for i in items]
+        page = self.reads.inbox(
+            q.address, limit=q.limit, before=q.before, unread_only=q.unread_only
+        )
+        return page.answer([await self._readable(i) for i in page.items])
 
-    async def outbox(self, q: OutboxQuery) -> list[dict[str, Any]]:
-        return [await self._readable(i) for i in self.reads.outbox(limit=q.limit, sender=q.sender)]
+    async def outbox(self, q: OutboxQuery) -> dict[str, Any]:
+        page = self.reads.outbox(limit=q.limit, before=q.before, sender=q.sender)
+        return page.answer([await self._readable(i) for i in page.items])
 
     async def status(self, q: StatusQuery) -> dict[str, Any]:
         found = self.reads.status(q.message_id)
@@ -420,9 +423,10 @@ class Comms:
             raise NotFound("no such message is known at this site")
         return await self._readable(found)
 
-    async def board(self, q: BoardQuery) -> list[dict[str, Any]]:
+    async def board(self, q: BoardQuery) -> dict[str, Any]:
+        page = self.reads.board(limit=q.limit, before=q.before)
         out = []
-        for alert in self.reads.board(q.limit):
+        for alert in page.items:
             if alert["sealed"]:
                 key = await self.keys.get(alert["channel"])
                 try:
@@ -434,7 +438,7 @@ class Comms:
                     alert["text"] = None
                     alert["unreadable"] = "sealed for a channel whose key this site does not hold"
             out.append(alert)
-        return out
+        return page.answer(out)
 
     async def _readable(self, item: dict[str, Any]) -> dict[str, Any]:
         text = await self._opened_body(item)

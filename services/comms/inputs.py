@@ -115,23 +115,42 @@ class AckInput(Input):
     by: Address
 
 
-class InboxQuery(Input):
-    address: Address
+class PageQuery(Input):
+    """One page of a list, newest first, ties broken by id: a total order, so rows with equal times
+    are neither repeated nor skipped from one page to the next.
+
+    Paged by a cursor, not an offset. These lists grow at the top while someone pages down them
+    (messages arrive, alerts are raised, over links that come back with a backlog), and an unread
+    inbox shrinks as it is read. Counted from the top, an offset repeats a row for each one added
+    above and skips one for each one that left. ``before`` names the last row seen, and the next
+    page starts just after it, whatever came or went meanwhile. The answer is
+    ``{"items": [...], "more": bool, "next": id | null}``: ``next`` is the ``before`` of the next
+    page, null when nothing older is left."""
+
     limit: int = Field(default=50, gt=0, le=500)
+    before: Uuid7 | None = None
+    """The previous page's ``next``; omit for the first page."""
+
+
+class InboxQuery(PageQuery):
+    """A person's or role's inbox at their site, in the order the messages arrived there."""
+
+    address: Address
     unread_only: bool = False
 
 
-class OutboxQuery(Input):
+class OutboxQuery(PageQuery):
+    """What this site sent, by the time it was sent."""
+
     sender: Address | None = None
-    limit: int = Field(default=50, gt=0, le=500)
 
 
 class StatusQuery(Input):
     message_id: Uuid7
 
 
-class BoardQuery(Input):
-    limit: int = Field(default=50, gt=0, le=500)
+class BoardQuery(PageQuery):
+    """The alert board, by the time each alert was raised."""
 
 
 class NoInput(Input):

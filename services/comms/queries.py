@@ -8,18 +8,36 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from services.comms.addresses import Channel, Directory
-from services.comms.events import PRIORITIES
 from services.comms.projections import UNRESOLVED, iso
+from shared.endpoints import NotFound
 from shared.projection import open_db
 
-_RANK = " ".join(f"WHEN '{p}' THEN {i}" for i, p in enumerate(PRIORITIES))
-PRIORITY_ORDER = f"CASE m.priority {_RANK} END"
+_MINE = (
+    "WITH mine AS (SELECT message_id, MIN(delivered_at) AS delivered_at FROM comms_inbox "
+    "WHERE site = :site AND (address IN (:address, 'all', :site_address) "
+    "OR address LIKE 'channel:%') GROUP BY message_id) "
+)
+"""The messages delivered here to an address, with when they arrived."""
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a list, newest first, and where the next one starts."""
+
+    items: list[dict[str, Any]]
+    next: str | None
+    """The id to send as ``before`` for the next page; None when nothing older is left."""
+
+    def answer(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """The reply, with ``items`` as the edge shows them (bodies opened)."""
+        return {"items": items, "more": self.next is not None, "next": self.next}
 
 
 def _parse(text: str) -> datetime:
@@ -44,13 +62,33 @@ class Reads:
             self._db.close()
             self._db = None
 
-    def _rows(self, query: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _rows(
+        self, query: str, args: tuple[Any, ...] | Mapping[str, Any] = ()
+    ) -> list[sqlite3.Row]:
         try:
             return self.db.execute(query, args).fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return []  # the projections have not created their tables yet
             raise
+
+    def _page(
+        self, query: str, args: Mapping[str, Any], limit: int, key: str
+    ) -> tuple[list[sqlite3.Row], str | None]:
+        """The page's rows and the next page's cursor: one row more is asked for, and whether it
+        comes says whether there is more (a full page alone cannot say)."""
+        rows = self._rows(f"{query} LIMIT :take", {**args, "take": limit + 1})
+        if len(rows) <= limit:
+            return rows, None
+        return rows[:limit], str(rows[limit - 1][key])
+
+    def _position(self, query: str, args: Mapping[str, Any], what: str) -> str:
+        """The time of the row a cursor names, or a refusal: a cursor that names nothing would
+        otherwise read as the end of the list."""
+        rows = self._rows(query, args)
+        if not rows:
+            raise NotFound(f"before names no {what}: leave it out for the first page")
+        return str(rows[0][0])
 
     # --- directory ---------------------------------------------------------------------------
 
@@ -92,33 +130,70 @@ class Reads:
         rows = self._rows("SELECT * FROM comms_message WHERE message_id = ?", (message_id,))
         return _message(rows[0]) if rows else None
 
-    def inbox(self, address: str, *, limit: int, unread_only: bool = False) -> list[dict[str, Any]]:
-        rows = self._rows(
-            "SELECT m.*, MIN(i.delivered_at) AS delivered_at, r.at AS read_at "
-            "FROM comms_inbox i JOIN comms_message m ON m.message_id = i.message_id "
-            "LEFT JOIN comms_read r ON r.message_id = i.message_id AND r.site = i.site "
-            "AND r.reader = ? WHERE i.site = ? AND (i.address IN (?, 'all', ?) "
-            "OR i.address LIKE 'channel:%') GROUP BY m.message_id "
-            f"ORDER BY (r.at IS NOT NULL), {PRIORITY_ORDER}, m.sent_at DESC LIMIT ?",
-            (address, self.site, address, f"site:{self.site}", limit * 2),
+    def inbox(
+        self, address: str, *, limit: int, before: str | None = None, unread_only: bool = False
+    ) -> Page:
+        """Newest arrival first. By arrival here, not by sending time: a message held for hours
+        behind a cut link is news when it comes, and is listed on top, not hours down; the list
+        then grows only at the top, where a cursor is exact.
+
+        Every filter is in the query, so a page is full whenever more rows exist. Filtered in
+        Python after a fetch of ``limit * 2``, a page came back short when hidden resends filled
+        the fetch, and could show a resend whose original a larger page showed instead."""
+        args: dict[str, Any] = {
+            "site": self.site,
+            "address": address,
+            "site_address": f"site:{self.site}",
+        }
+        # a resend of what arrived anyway is one message: the original is shown
+        where = ["(m.resend_of IS NULL OR m.resend_of NOT IN (SELECT message_id FROM mine))"]
+        if unread_only:
+            where.append("r.at IS NULL")
+        if before is not None:
+            args["before"] = before
+            args["at"] = self._position(
+                _MINE + "SELECT delivered_at FROM mine WHERE message_id = :before",
+                args,
+                "message of this inbox",
+            )
+            where.append("(mine.delivered_at, mine.message_id) < (:at, :before)")
+        rows, after = self._page(
+            _MINE + "SELECT m.*, mine.delivered_at, r.at AS read_at FROM mine "
+            "JOIN comms_message m ON m.message_id = mine.message_id "
+            "LEFT JOIN comms_read r ON r.message_id = m.message_id AND r.site = :site "
+            f"AND r.reader = :address WHERE {' AND '.join(where)} "
+            "ORDER BY mine.delivered_at DESC, mine.message_id DESC",
+            args,
+            limit,
+            "message_id",
         )
         items = [
             _message(r) | {"delivered_at": r["delivered_at"], "read_at": r["read_at"]} for r in rows
         ]
-        shown = {i["message_id"] for i in items}
-        out = [i for i in items if i["resend_of"] not in shown]  # a resend of what arrived anyway
-        if unread_only:
-            out = [i for i in out if i["read_at"] is None]
-        return out[:limit]
+        return Page(items, after)
 
-    def outbox(self, *, limit: int, sender: str | None = None) -> list[dict[str, Any]]:
-        query = "SELECT m.* FROM comms_message m WHERE m.origin = ?"
-        args: list[Any] = [self.site]
+    def outbox(self, *, limit: int, before: str | None = None, sender: str | None = None) -> Page:
+        """Newest first, by the time this site recorded each message."""
+        args: dict[str, Any] = {"site": self.site, "sender": sender}
+        where = "m.origin = :site"
         if sender is not None:
-            query += " AND m.sender = ?"
-            args.append(sender)
-        rows = self._rows(query + " ORDER BY m.sent_at DESC LIMIT ?", (*args, limit))
-        return [self._tracked(_message(r)) for r in rows]
+            where += " AND m.sender = :sender"
+        if before is not None:
+            args["before"] = before
+            args["at"] = self._position(
+                "SELECT sent_at FROM comms_message WHERE origin = :site AND message_id = :before",
+                args,
+                "message sent from this site",
+            )
+            where += " AND (m.sent_at, m.message_id) < (:at, :before)"
+        rows, after = self._page(
+            f"SELECT m.* FROM comms_message m WHERE {where} "
+            "ORDER BY m.sent_at DESC, m.message_id DESC",
+            args,
+            limit,
+            "message_id",
+        )
+        return Page([self._tracked(_message(r)) for r in rows], after)
 
     def status(self, message_id: str) -> dict[str, Any] | None:
         found = self.message(message_id)
@@ -206,45 +281,60 @@ class Reads:
 
     # --- alerts ------------------------------------------------------------------------------
 
-    def board(self, limit: int) -> list[dict[str, Any]]:
-        out = []
-        for a in self._rows("SELECT * FROM comms_alert ORDER BY raised_at DESC LIMIT ?", (limit,)):
-            aid = a["alert_id"]
-            acks: dict[str, list[str]] = {}
-            for r in self._rows(
-                "SELECT site, by_address FROM comms_alert_ack WHERE alert_id = ?", (aid,)
-            ):
-                acks.setdefault(r["site"], []).append(r["by_address"])
-            sites = [
-                {
-                    "site": r["site"],
-                    "received_at": r["received_at"],
-                    "acknowledged_at": r["acknowledged_at"],
-                    "acknowledged_by": sorted(acks.get(r["site"], [])),
-                }
-                for r in self._rows(
-                    "SELECT * FROM comms_alert_site WHERE alert_id = ? ORDER BY site", (aid,)
-                )
-            ]
-            out.append(
-                {
-                    "alert_id": aid,
-                    "origin": a["origin"],
-                    "severity": a["severity"],
-                    "area": json.loads(a["area"]) or ["all"],
-                    "channel": a["channel"],
-                    "sealed": bool(a["sealed"]),
-                    "text": a["text"],
-                    "source": a["source"],
-                    "raised_by": a["raised_by"],
-                    "ward": a["ward"],
-                    "raised_at": a["raised_at"],
-                    "broadcast_at": a["broadcast_at"],
-                    "sites": sites,
-                    "waiting_for": [s["site"] for s in sites if not s["acknowledged_at"]],
-                }
+    def board(self, *, limit: int, before: str | None = None) -> Page:
+        """Newest first, by the time each alert was raised at its site."""
+        args: dict[str, Any] = {}
+        where = ""
+        if before is not None:
+            args["before"] = before
+            args["at"] = self._position(
+                "SELECT raised_at FROM comms_alert WHERE alert_id = :before",
+                args,
+                "alert of this board",
             )
-        return out
+            where = "WHERE (raised_at, alert_id) < (:at, :before) "
+        rows, after = self._page(
+            f"SELECT * FROM comms_alert {where}ORDER BY raised_at DESC, alert_id DESC",
+            args,
+            limit,
+            "alert_id",
+        )
+        return Page([self._alert(a) for a in rows], after)
+
+    def _alert(self, a: sqlite3.Row) -> dict[str, Any]:
+        aid = a["alert_id"]
+        acks: dict[str, list[str]] = {}
+        for r in self._rows(
+            "SELECT site, by_address FROM comms_alert_ack WHERE alert_id = ?", (aid,)
+        ):
+            acks.setdefault(r["site"], []).append(r["by_address"])
+        sites = [
+            {
+                "site": r["site"],
+                "received_at": r["received_at"],
+                "acknowledged_at": r["acknowledged_at"],
+                "acknowledged_by": sorted(acks.get(r["site"], [])),
+            }
+            for r in self._rows(
+                "SELECT * FROM comms_alert_site WHERE alert_id = ? ORDER BY site", (aid,)
+            )
+        ]
+        return {
+            "alert_id": aid,
+            "origin": a["origin"],
+            "severity": a["severity"],
+            "area": json.loads(a["area"]) or ["all"],
+            "channel": a["channel"],
+            "sealed": bool(a["sealed"]),
+            "text": a["text"],
+            "source": a["source"],
+            "raised_by": a["raised_by"],
+            "ward": a["ward"],
+            "raised_at": a["raised_at"],
+            "broadcast_at": a["broadcast_at"],
+            "sites": sites,
+            "waiting_for": [s["site"] for s in sites if not s["acknowledged_at"]],
+        }
 
     # --- traffic -------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from tests.sitekit import wait_until
 
 
 async def _board(fleet: Fleet, site: str) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = await fleet.ok(site, "board", {"limit": 20})
+    result: list[dict[str, Any]] = (await fleet.ok(site, "board", {"limit": 20}))["items"]
     return result
 
 

@@ -164,7 +164,7 @@ async def test_the_http_api_gives_the_same_answers(tmp_path: Path) -> None:
             missing = await client.get(f"/messages/{uuid7()}")
             assert missing.status_code == 404
             outbox = await client.get("/outbox", params={"limit": 5})
-            assert [m["message_id"] for m in outbox.json()["result"]] == [mid]
+            assert [m["message_id"] for m in outbox.json()["result"]["items"]] == [mid]
             traffic = await client.get("/traffic")
             assert traffic.status_code == 200
             spec = await client.get("/openapi.json")
