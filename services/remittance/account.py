@@ -177,9 +177,12 @@ def _confirm(c: ConfirmReceipt, state: GroupAccount) -> Sequence[EventPayload]:
     ]
 
 
+def _correct_key(c: CorrectReceipt | ReceiptCorrected) -> Key:
+    return ("correct", c.confirmation_id, c.amount_minor, c.corrected_at)
+
+
 def _correct(c: CorrectReceipt, state: GroupAccount) -> Sequence[EventPayload]:
-    key = ("correct", c.confirmation_id, c.amount_minor)
-    if _seen(state, c.correction_id, key):
+    if _seen(state, c.correction_id, _correct_key(c)):
         return []
     receipt = state.receipts.get(c.confirmation_id)
     if receipt is None:
@@ -302,8 +305,7 @@ def evolve(state: GroupAccount, event: EventPayload) -> GroupAccount:
             after = _add(state, event.transfer_id, event.currency, delta)
             receipt = replace(old, amount_minor=event.amount_minor)
             after = replace(after, receipts={**after.receipts, event.confirmation_id: receipt})
-            key: Key = ("correct", event.confirmation_id, event.amount_minor)
-            return _did(after, event.correction_id, key)
+            return _did(after, event.correction_id, _correct_key(event))
         case DisbursementMade():
             after = state
             for part in event.funded_by:

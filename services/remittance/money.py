@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from shared.decider import Refused
 
@@ -126,10 +126,19 @@ def parse_rate(text: str) -> Decimal:
 
 def convert(amount: int, source: str, target: str, rate: Decimal) -> int:
     """``amount`` minor units of ``source`` at ``rate`` into whole minor units of ``target``,
-    rounded down: a ledger never promises the receiving side a fraction nobody hands over."""
-    scale = Decimal(10) ** (exponent(target) - exponent(source))
-    exact = Decimal(amount) * rate * scale
-    return int(exact.to_integral_value(rounding=ROUND_DOWN))
+    rounded down: a ledger never promises the receiving side a fraction nobody hands over.
+
+    In integers, as a fraction: Decimal arithmetic rounds every product to its context's 28 digits
+    (half-even) before anything else, and up to 10^14 minor units at a rate of up to 24 digits make
+    up to 39, so a product just below a whole unit could round up to it and then stay there."""
+    shift = exponent(target) - exponent(source)
+    scale: int = 10 ** abs(shift)
+    numerator, denominator = rate.as_integer_ratio()
+    if shift > 0:
+        numerator *= scale
+    else:
+        denominator *= scale
+    return amount * numerator // denominator
 
 
 def format_minor(amount: int, currency: str) -> str:

@@ -222,11 +222,15 @@ def _seen(state: Transfer, command_id: str, key: Key) -> bool:
     if known is None:
         return False
     if known != key:
-        raise Refused(
-            "this id was already used for a different request; make a new id for a new one",
-            code="conflict",
-        )
+        raise _conflict()
     return True
+
+
+def _conflict() -> Refused:
+    return Refused(
+        "this id was already used for a different request; make a new id for a new one",
+        code="conflict",
+    )
 
 
 def _closed(state: Transfer) -> Refused:
@@ -308,6 +312,7 @@ def _dispatch(c: Dispatch, state: Transfer) -> Sequence[EventPayload]:
     terms = _terms(state)
     key = ("dispatch", c.channel, c.agent_ref, c.fee_minor, c.rate, c.delivered_currency)
     if _seen(state, c.dispatch_id, (*key, c.dispatched_at)):
+        _same_delivered(c, state)
         return []
     if state.outcome in ("expired", "cancelled"):
         raise _closed(state)
@@ -342,6 +347,15 @@ def _dispatch(c: Dispatch, state: Transfer) -> Sequence[EventPayload]:
         status=status,
     )
     return [dispatched, *_dispute_if_needed(after, status, c.dispatch_id)]
+
+
+def _same_delivered(c: Dispatch, state: Transfer) -> None:
+    """The agent's figure is part of a dispatch's content though no event keeps it: given, it either
+    equals what the dispatch delivers or refuses the dispatch. So a retry naming another figure is
+    other content (a conflict, not the original's answer); one naming none asks for the same."""
+    expected = c.expected_delivered_minor
+    if expected is not None and state.sent is not None and expected != state.sent.delivered_minor:
+        raise _conflict()
 
 
 def _delivered(c: Dispatch, amount: int, currency: str) -> int:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import pytest
 
 from services.remittance.account import accounts
@@ -16,6 +19,7 @@ from services.remittance.events import (
 from shared.ids import uuid7
 from tests.services.remittance.builders import (
     GROUP,
+    T0,
     TRANSFER,
     confirm,
     correct,
@@ -145,6 +149,21 @@ def test_a_correction_that_changes_nothing_or_names_no_receipt_is_refused() -> N
     first = confirm(500)
     given(accounts, first).refused(correct(first.confirmation_id, 500), "no_change")
     given(accounts, first).refused(correct(uuid7(), 5), "unknown_receipt")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"amount_minor": 301}, {"corrected_at": T0}, {"confirmation_id": OTHER}],
+    ids="-".join,
+)
+def test_a_correction_id_reused_for_any_other_content_is_a_conflict(change: dict[str, Any]) -> None:
+    """When the correction was made is part of it (the event keeps it): a retry dated otherwise is
+    another record, not the one stored."""
+    first = confirm(500)
+    fix = correct(first.confirmation_id, 300)
+    state = given(accounts, first, fix)
+    assert state.when(fix) == []
+    state.refused(replace(fix, **change), "conflict")
 
 
 def test_a_dispute_is_recorded_once() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -101,3 +103,37 @@ def test_conversion_rounds_down_between_exponents() -> None:
     assert convert(9_800, "GBP", "MMK", Decimal("4850.25")) == 47_532_450
     assert convert(9_999, "USD", "JPY", Decimal("150.55")) == 15_053  # 99.99 * 150.55 = 15053.49
     assert convert(1, "USD", "KWD", Decimal("0.307")) == 3  # 0.01 USD = 0.00307 KWD
+
+
+def test_conversion_is_exact_where_28_digits_would_round_up_to_the_next_unit() -> None:
+    """10,000,000,000.001 KWD at 9009.999999999999 JPY per KWD is 90,100,000,000,008.999999999999999
+    JPY: rounded to Decimal's 28 digits it became 90,100,000,000,009, a yen nobody hands over."""
+    rate = Decimal("9009.999999999999")
+    assert convert(10_000_000_000_001, "KWD", "JPY", rate) == 90_100_000_000_008
+
+
+_RATES = st.builds(
+    lambda whole, places, fraction: (
+        Decimal(f"{whole}.{fraction % 10**places:0{places}d}") if places else Decimal(whole)
+    ),
+    st.integers(0, 10**12 - 1),
+    st.integers(0, 12),
+    st.integers(0, 10**12 - 1),
+).filter(lambda rate: rate > 0)
+
+
+@given(
+    amount=st.integers(1, MAX_MINOR),
+    rate=_RATES,
+    source=st.sampled_from(["KWD", "USD", "JPY"]),
+    target=st.sampled_from(["KWD", "MMK", "JPY"]),
+)
+def test_conversion_is_the_exact_product_rounded_down(
+    amount: int, rate: Decimal, source: str, target: str
+) -> None:
+    exact = (
+        Fraction(amount)
+        * Fraction(rate)
+        * Fraction(10) ** (CURRENCIES[target] - CURRENCIES[source])
+    )
+    assert convert(amount, source, target, rate) == math.floor(exact)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -160,6 +162,52 @@ def test_a_delivered_amount_that_disagrees_with_the_rate_is_refused_with_the_rig
         dispatch(expected_delivered_minor=48_000_000), "delivered_mismatch"
     )
     assert "475,324.50 MMK" in refusal.message
+
+
+@pytest.mark.parametrize("stated", [None, DELIVERED])
+def test_a_dispatch_retried_with_another_delivered_figure_is_a_conflict(stated: int | None) -> None:
+    """The agent's figure is content: a retry naming another one is not the dispatch recorded."""
+    first = dispatch(expected_delivered_minor=stated)
+    state = given(transfers, pledge(), fund(), first)
+    state.refused(replace(first, expected_delivered_minor=DELIVERED + 1), "conflict")
+    state.refused(replace(first, expected_delivered_minor=DELIVERED - 1), "conflict")
+    assert state.when(first) == []
+    assert state.when(replace(first, expected_delivered_minor=DELIVERED)) == []
+    assert state.when(replace(first, expected_delivered_minor=None)) == []  # the check left out
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"channel": "bank"},
+        {"agent_ref": "agent-other"},
+        {"fee_minor": 100},
+        {"rate": "4850.26"},
+        {"rate": "4850.250"},  # the rate is kept as given: another text is another record
+        {"delivered_currency": "USD"},
+        {"dispatched_at": T0 + timedelta(hours=6)},
+        {"expected_delivered_minor": 1},
+    ],
+    ids="-".join,
+)
+def test_a_dispatch_id_reused_for_any_other_content_is_a_conflict(change: dict[str, Any]) -> None:
+    first = dispatch()
+    given(transfers, pledge(), fund(), first).refused(replace(first, **change), "conflict")
+
+
+def test_a_dispatch_of_a_large_amount_delivers_the_exact_amount_rounded_down() -> None:
+    """10,000,000,000.001 KWD at 9009.999999999999 JPY per KWD is 90,100,000,000,008.99... JPY."""
+    amount = {"amount_minor": 10_000_000_000_001, "currency": "KWD"}
+    (event,) = given(transfers, pledge(**amount), fund(**amount)).when(
+        dispatch(
+            fee_minor=0,
+            rate="9009.999999999999",
+            delivered_currency="JPY",
+            expected_delivered_minor=90_100_000_000_008,
+        )
+    )
+    assert isinstance(event, TransferDispatched)
+    assert event.delivered_minor == 90_100_000_000_008
 
 
 def test_a_rate_too_small_to_deliver_anything_is_refused() -> None:
