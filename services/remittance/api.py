@@ -5,9 +5,9 @@ same shape as the NATS replies: ``{"ok": true, "result": ...}`` or ``{"ok": fals
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from fastapi.responses import HTMLResponse
 
 from services.remittance import reports
@@ -24,6 +24,7 @@ from services.remittance.schemas import (
     DisputeRequest,
     DonorRequest,
     FundRequest,
+    Page,
     PledgeRequest,
     RegisterGroupRequest,
     ResolveRequest,
@@ -31,6 +32,9 @@ from services.remittance.schemas import (
 from services.remittance.treasury import Treasury
 from shared.decider import Refused
 from shared.endpoints import HTTP_ERRORS, Reply, install_http_errors
+
+Paged = Annotated[Page, Query()]
+"""``?limit=&offset=``, read from the same model as over NATS (as the requests service does)."""
 
 
 def ok(result: Any) -> Reply:
@@ -51,16 +55,17 @@ def _reads(app: FastAPI, h: Handlers) -> None:
             return ok(reports.group_report(db, group_id))
 
     @app.get("/v1/needs", response_model=Reply, tags=["transparency"])
-    async def open_needs() -> Reply:
-        """Kitchen needs not yet met, which a pledge can name."""
+    async def open_needs(page: Paged) -> Reply:
+        """Kitchen needs not yet met, which a pledge can name: a page, oldest first."""
         with h.read() as db:
-            return ok(reports.open_needs(db))
+            return ok(reports.open_needs(db, page.limit, page.offset))
 
     @app.get("/v1/ledger/check", response_model=Reply, tags=["ledger"])
-    async def ledger_check() -> Reply:
-        """Every currency sums to zero; accounts keep their rules; what is still in transit."""
+    async def ledger_check(page: Paged) -> Reply:
+        """Every currency sums to zero; accounts keep their rules; what is still in transit (a
+        page of each list)."""
         with h.read() as db:
-            return ok(reports.ledger_check(db))
+            return ok(reports.ledger_check(db, page.limit, page.offset))
 
 
 def hub_app(h: Handlers, donations: Donations, donors: DonorBook | None) -> FastAPI:
@@ -93,15 +98,17 @@ def hub_app(h: Handlers, donations: Donations, donors: DonorBook | None) -> Fast
         return ok(await donors.forget(donor_ref))
 
     @app.get("/v1/donors/{donor_ref}/transfers", response_model=Reply, tags=["donors"])
-    async def donor_history(donor_ref: str) -> Reply:
+    async def donor_history(donor_ref: str, page: Paged) -> Reply:
+        """A page of the donor's transfers, oldest first."""
         with h.read() as db:
-            return ok(reports.donor_history(db, donor_ref))
+            return ok(reports.donor_history(db, donor_ref, page.limit, page.offset))
 
     @app.get("/v1/donors/{donor_ref}/report", response_model=Reply, tags=["donors"])
-    async def donor_report(donor_ref: str) -> Reply:
-        """What my money did: each transfer, what it funded, needs met and meals served."""
+    async def donor_report(donor_ref: str, page: Paged) -> Reply:
+        """What my money did: a page of transfers and what each funded; needs met and meals
+        served."""
         with h.read() as db:
-            return ok(reports.donor_report(db, donor_ref))
+            return ok(reports.donor_report(db, donor_ref, page.limit, page.offset))
 
     @app.post("/v1/groups", response_model=Reply, tags=["coordinators"])
     async def register_group(body: RegisterGroupRequest) -> Reply:
@@ -142,9 +149,10 @@ def site_app(h: Handlers, treasury: Treasury) -> FastAPI:
     _reads(app, h)
 
     @app.get("/v1/groups/{group_id}/balance", response_model=Reply, tags=["treasurers"])
-    async def group_balance(group_id: str) -> Reply:
+    async def group_balance(group_id: str, page: Paged) -> Reply:
+        """What the group holds; a page of whose money it is and of what is on its way."""
         with h.read() as db:
-            return ok(reports.group_balance(db, group_id))
+            return ok(reports.group_balance(db, group_id, page.limit, page.offset))
 
     @app.post("/v1/receipts", response_model=Reply, tags=["treasurers"])
     async def confirm_receipt(body: ConfirmReceiptRequest) -> Reply:

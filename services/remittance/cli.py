@@ -340,32 +340,44 @@ def _site_commands(sub: Sub) -> None:
 
 
 def _queries(sub: Sub) -> None:
-    def query(name: str, help_text: str, command: str, arg: str | None, key: str = "") -> None:
+    def query(
+        name: str, help_text: str, command: str, arg: str | None, *, paged: bool = False
+    ) -> None:
         parser = _common(sub.add_parser(name, help=help_text), False)
         parser.add_argument("--site", default=HUB)
         if arg:
             parser.add_argument(arg)
+        if paged:  # as ``aidmesh requests list``; the answer's next_offset is the next --offset
+            parser.add_argument("--limit", type=int, default=100)
+            parser.add_argument(
+                "--offset", type=int, default=0, help="skip this many (the next page)"
+            )
         parser.set_defaults(
             handler=lambda a: send(
-                a.site, command, {key: getattr(a, arg)} if arg else {}, as_json=a.json, keep=None
+                a.site, command, _query(a, arg, paged), as_json=a.json, keep=None
             )
         )
 
-    query(
-        "status", "a transfer's state and timeline", "transfer_status", "transfer_id", "transfer_id"
-    )
-    query("history", "a donor's transfers", "donor_history", "donor_ref", "donor_ref")
-    query("report", "what a donor's money did", "donor_report", "donor_ref", "donor_ref")
-    query("transparency", "a group's public ledger", "group_report", "group_id", "group_id")
-    query("balance", "what a group holds and whose it is", "group_balance", "group_id", "group_id")
-    query("ledger", "check that the ledger balances", "ledger_check", None)
-    query("needs", "kitchen needs a pledge can name", "open_needs", None)
+    query("status", "a transfer's state and timeline", "transfer_status", "transfer_id")
+    query("history", "a donor's transfers", "donor_history", "donor_ref", paged=True)
+    query("report", "what a donor's money did", "donor_report", "donor_ref", paged=True)
+    query("transparency", "a group's public ledger", "group_report", "group_id")
+    query("balance", "what a group holds and whose it is", "group_balance", "group_id", paged=True)
+    query("ledger", "check that the ledger balances", "ledger_check", None, paged=True)
+    query("needs", "kitchen needs a pledge can name", "open_needs", None, paged=True)
 
     box = sub.add_parser("outbox", help="records kept because nothing answered")
     box.set_defaults(handler=_list_outbox)
     retry = sub.add_parser("retry", help="send the kept records again, same ids")
     retry.add_argument("--json", action="store_true")
     retry.set_defaults(handler=_retry)
+
+
+def _query(args: argparse.Namespace, arg: str | None, paged: bool) -> dict[str, Any]:
+    payload = {arg: getattr(args, arg)} if arg else {}
+    if paged:
+        payload |= {"limit": args.limit, "offset": args.offset}
+    return payload
 
 
 def _site_group(parser: argparse.ArgumentParser) -> None:

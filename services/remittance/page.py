@@ -68,6 +68,7 @@ if(t.delivered)c.append(el("div","delivered: "+amt(t.delivered)+" (rate "+t.rate
 for(const d of t.disbursements){let s=amt(d.from_this_transfer)+" for "+d.purpose;
 if(d.need&&d.need.item)s+=": "+d.need.quantity+" "+d.need.unit+" "+d.need.item+(d.need.met?" (met)":"");
 c.append(el("div",s));}out.push(c);}
+if(r.next_offset!==null)out.push(el("p","Only your "+r.transfers.length+" oldest transfers are shown."));
 for(const k of r.kitchens)out.push(el("p","Kitchen "+k.kitchen_id+" has served "+
 k.meals_served_since+" meals since your money reached it on "+k.reached_on+"."));
 if(!out.length)out.push(el("p","No transfers for this reference yet."));show("mine",out);}

@@ -16,6 +16,19 @@ from services.remittance.money import major
 from shared.endpoints import NotFound
 
 Json = dict[str, Any]
+LIMIT = 100
+"""Rows in a page when the caller names no limit (as the requests service's lists)."""
+
+
+def _page(rows: list[sqlite3.Row], limit: int, offset: int) -> tuple[list[sqlite3.Row], int | None]:
+    """A page read with ``LIMIT limit + 1``: the extra row only says that there is more, and where
+    the next page starts (``None``: this was the last)."""
+    return rows[:limit], offset + limit if len(rows) > limit else None
+
+
+def _next(*offsets: int | None) -> int | None:
+    """Several lists paged by one offset: the next page exists while any of them has more."""
+    return next((o for o in offsets if o is not None), None)
 
 
 def money(amount: int | None, currency: str | None) -> Json | None:
@@ -86,30 +99,38 @@ def _receipt_currency(db: sqlite3.Connection, transfer_id: str) -> str | None:
     return str(row["currency"]) if row else None
 
 
-def donor_history(db: sqlite3.Connection, donor_ref: str) -> list[Json]:
-    rows = db.execute(
-        "SELECT * FROM remit_transfers WHERE donor_ref = ? ORDER BY pledged_at", (donor_ref,)
-    ).fetchall()
-    return [_transfer(db, row) for row in rows]
-
-
-def donor_report(db: sqlite3.Connection, donor_ref: str) -> Json:
-    """What the donor's money did: each transfer, the disbursements it funded, the kitchen needs
-    those met, and the meals served by the kitchens it reached since it reached them."""
-    transfers = donor_history(db, donor_ref)
-    # (site, kitchen id) -> first day this donor's money reached it; kitchen ids are each site's
-    kitchens: dict[tuple[str, str], str] = {}
-    for item in transfers:
-        item["disbursements"] = _funded(db, item["transfer_id"])
-        for d in item["disbursements"]:
-            need = d.get("need")
-            if need and need.get("kitchen_id"):
-                day = d["disbursed_at"][:10]
-                kitchen = (need["site"], need["kitchen_id"])
-                kitchens[kitchen] = min(kitchens.get(kitchen, day), day)
+def donor_history(
+    db: sqlite3.Connection, donor_ref: str, limit: int = LIMIT, offset: int = 0
+) -> Json:
+    """A donor's transfers, oldest pledge first; the transfer id orders pledges made at the same
+    moment, so that no transfer is shown on two pages or on none."""
+    rows, next_offset = _page(
+        db.execute(
+            "SELECT * FROM remit_transfers WHERE donor_ref = ? ORDER BY pledged_at, transfer_id "
+            "LIMIT ? OFFSET ?",
+            (donor_ref, limit + 1, offset),
+        ).fetchall(),
+        limit,
+        offset,
+    )
     return {
         "donor_ref": donor_ref,
-        "transfers": transfers,
+        "transfers": [_transfer(db, row) for row in rows],
+        "next_offset": next_offset,
+    }
+
+
+def donor_report(
+    db: sqlite3.Connection, donor_ref: str, limit: int = LIMIT, offset: int = 0
+) -> Json:
+    """What the donor's money did: a page of transfers, each with the disbursements it funded and
+    the kitchen needs those met; what the donor gave, and the meals served by the kitchens the
+    money reached since it reached them, over all the donor's transfers (on every page alike)."""
+    history = donor_history(db, donor_ref, limit, offset)
+    for item in history["transfers"]:
+        item["disbursements"] = _funded(db, item["transfer_id"])
+    return {
+        **history,
         "given": [
             money(row["total"], row["currency"])
             for row in db.execute(
@@ -121,21 +142,34 @@ def donor_report(db: sqlite3.Connection, donor_ref: str) -> Json:
         ],
         "kitchens": [
             {
-                "kitchen_id": kitchen,
-                "site": site,
-                "reached_on": since,
+                "kitchen_id": row["kitchen_id"],
+                "site": row["site"],
+                "reached_on": row["since"],
                 "meals_served_since": _sum(
                     db,
                     "SELECT SUM(meals) FROM remit_meals WHERE site = ? AND kitchen_id = ? "
                     "AND day >= ?",
-                    site,
-                    kitchen,
-                    since,
+                    row["site"],
+                    row["kitchen_id"],
+                    row["since"],
                 ),
             }
-            for (site, kitchen), since in sorted(kitchens.items())
+            for row in _kitchens_reached(db, donor_ref)
         ],
     }
+
+
+def _kitchens_reached(db: sqlite3.Connection, donor_ref: str) -> list[sqlite3.Row]:
+    """Each kitchen (by site: kitchen ids are each site's own) whose need the donor's money paid
+    for, and the first day it did."""
+    return db.execute(
+        "SELECT n.site, n.kitchen_id, MIN(substr(d.disbursed_at, 1, 10)) AS since "
+        "FROM remit_transfers t JOIN remit_allocations a ON a.transfer_id = t.transfer_id "
+        "JOIN remit_disbursements d ON d.disbursement_id = a.disbursement_id "
+        "JOIN remit_needs n ON n.site = d.site AND n.need_id = d.need_id "
+        "WHERE t.donor_ref = ? GROUP BY n.site, n.kitchen_id ORDER BY n.site, n.kitchen_id",
+        (donor_ref,),
+    ).fetchall()
 
 
 def _funded(db: sqlite3.Connection, transfer_id: str) -> list[Json]:
@@ -225,32 +259,43 @@ def _balances(db: sqlite3.Connection, account: str) -> list[Json]:
     ]
 
 
-def group_balance(db: sqlite3.Connection, group_id: str) -> Json:
-    """For the treasurer: what the group holds, whose money it is, and what is on its way."""
+def group_balance(
+    db: sqlite3.Connection, group_id: str, limit: int = LIMIT, offset: int = 0
+) -> Json:
+    """For the treasurer: what the group holds, whose money it is, and what is on its way. Both
+    lists grow with the transfers, so both are paged, by the same limit and offset."""
     if db.execute("SELECT 1 FROM remit_groups WHERE group_id = ?", (group_id,)).fetchone() is None:
         # as the report says: an empty balance would read as "registered, holds nothing"
         raise NotFound("no group with this id is registered", code="unknown_group")
-    unspent = db.execute(
-        "SELECT r.transfer_id, r.currency, SUM(r.amount) - COALESCE((SELECT SUM(a.amount) FROM "
-        "remit_allocations a JOIN remit_disbursements d USING (disbursement_id) WHERE "
-        "a.transfer_id = r.transfer_id AND d.group_id = r.group_id AND d.currency = r.currency), 0) "
-        "AS left FROM remit_receipts r WHERE r.group_id = ? GROUP BY r.transfer_id, r.currency "
-        "ORDER BY MIN(r.received_at)",
-        (group_id,),
-    ).fetchall()
-    expected = db.execute(
-        "SELECT transfer_id, delivered, delivered_currency FROM remit_transfers WHERE group_id = ? "
-        "AND status = 'sent' AND transfer_id NOT IN (SELECT transfer_id FROM remit_receipts) "
-        "ORDER BY dispatched_at",
-        (group_id,),
-    ).fetchall()
+    unspent, more_unspent = _page(
+        db.execute(
+            "SELECT r.transfer_id, r.currency, SUM(r.amount) - COALESCE((SELECT SUM(a.amount) "
+            "FROM remit_allocations a JOIN remit_disbursements d USING (disbursement_id) WHERE "
+            "a.transfer_id = r.transfer_id AND d.group_id = r.group_id AND d.currency = "
+            "r.currency), 0) AS left FROM remit_receipts r WHERE r.group_id = ? "
+            "GROUP BY r.transfer_id, r.currency HAVING left != 0 "
+            "ORDER BY MIN(r.received_at), r.transfer_id, r.currency LIMIT ? OFFSET ?",
+            (group_id, limit + 1, offset),
+        ).fetchall(),
+        limit,
+        offset,
+    )
+    expected, more_expected = _page(
+        db.execute(
+            "SELECT transfer_id, delivered, delivered_currency FROM remit_transfers WHERE "
+            "group_id = ? AND status = 'sent' AND transfer_id NOT IN (SELECT transfer_id FROM "
+            "remit_receipts) ORDER BY dispatched_at, transfer_id LIMIT ? OFFSET ?",
+            (group_id, limit + 1, offset),
+        ).fetchall(),
+        limit,
+        offset,
+    )
     return {
         "group_id": group_id,
         "balance": _balances(db, postings.account(postings.GROUP, group_id)),
         "unspent_by_transfer": [
             {"transfer_id": r["transfer_id"], **(money(r["left"], r["currency"]) or {})}
             for r in unspent
-            if r["left"]
         ],
         "on_the_way": [
             {
@@ -259,59 +304,94 @@ def group_balance(db: sqlite3.Connection, group_id: str) -> Json:
             }
             for r in expected
         ],
+        "next_offset": _next(more_unspent, more_expected),
     }
 
 
-def ledger_check(db: sqlite3.Connection) -> Json:
+def ledger_check(db: sqlite3.Connection, limit: int = LIMIT, offset: int = 0) -> Json:
     """Every currency must sum to zero; accounts with a balance rule must keep it; what is still in
-    transit is listed (a transfer on its way, or one a dispute must settle)."""
+    transit is listed (a transfer on its way, or one a dispute must settle). The sums and the
+    verdict cover the whole ledger; the two lists, which grow with it, are paged by the same limit
+    and offset."""
     sums = {
         row["currency"]: int(row["total"])
         for row in db.execute(
             "SELECT currency, SUM(balance) AS total FROM remit_balances GROUP BY currency"
         )
     }
-    broken = []
-    for row in db.execute("SELECT account, currency, balance FROM remit_balances"):
-        kind = postings.kind_of(row["account"])
-        if (kind in postings.NEVER_NEGATIVE and row["balance"] < 0) or (
-            kind in postings.NEVER_POSITIVE and row["balance"] > 0
-        ):
-            broken.append(
-                {"account": row["account"], **(money(row["balance"], row["currency"]) or {})}
-            )
-    transit = [
-        {"account": row["account"], **(money(row["balance"], row["currency"]) or {})}
-        for row in db.execute(
+    broken, more_broken = _page(
+        db.execute(
+            f"SELECT account, currency, balance FROM remit_balances WHERE {_RULE_BROKEN} "
+            "ORDER BY account, currency LIMIT ? OFFSET ?",
+            (limit + 1, offset),
+        ).fetchall(),
+        limit,
+        offset,
+    )
+    transit, more_transit = _page(
+        db.execute(
             "SELECT account, currency, balance FROM remit_balances WHERE account LIKE 'transit:%' "
-            "AND balance != 0 ORDER BY account"
-        )
-    ]
-    postings_count = _sum(db, "SELECT COUNT(*) FROM remit_postings")
+            "AND balance != 0 ORDER BY account, currency LIMIT ? OFFSET ?",
+            (limit + 1, offset),
+        ).fetchall(),
+        limit,
+        offset,
+    )
+    any_broken = db.execute(f"SELECT 1 FROM remit_balances WHERE {_RULE_BROKEN} LIMIT 1")
     return {
-        "balanced": all(v == 0 for v in sums.values()) and not broken,
+        "balanced": all(v == 0 for v in sums.values()) and any_broken.fetchone() is None,
         "sum_per_currency": {c: major(v, c) for c, v in sorted(sums.items())},
-        "postings": postings_count,
-        "rule_breaks": broken,
-        "in_transit": transit,
+        "postings": _sum(db, "SELECT COUNT(*) FROM remit_postings"),
+        "rule_breaks": [_account_balance(row) for row in broken],
+        "in_transit": [_account_balance(row) for row in transit],
+        "next_offset": _next(more_broken, more_transit),
     }
 
 
-def open_needs(db: sqlite3.Connection) -> list[Json]:
-    """Kitchen needs donors can fund."""
-    return [
-        {
-            "need_id": row["need_id"],
-            "kitchen_id": row["kitchen_id"],
-            "site": row["site"],
-            "item": row["item"],
-            "quantity": row["quantity"],
-            "unit": row["unit"],
-            "ward": row["ward"],
-            "estimated_cost": money(row["estimated_cost"], row["currency"]),
-        }
-        for row in db.execute("SELECT * FROM remit_needs WHERE met_how IS NULL ORDER BY posted_at")
-    ]
+def _kinds(kinds: frozenset[str]) -> str:
+    return ", ".join(f"'{k}'" for k in sorted(kinds))  # the chart's own names, never input
+
+
+_KIND = "substr(account, 1, instr(account, ':') - 1)"
+_RULE_BROKEN = (
+    f"(({_KIND} IN ({_kinds(postings.NEVER_NEGATIVE)}) AND balance < 0) "
+    f"OR ({_KIND} IN ({_kinds(postings.NEVER_POSITIVE)}) AND balance > 0))"
+)
+"""An account whose balance breaks its kind's rule (``postings.kind_of`` in SQL)."""
+
+
+def _account_balance(row: sqlite3.Row) -> Json:
+    return {"account": row["account"], **(money(row["balance"], row["currency"]) or {})}
+
+
+def open_needs(db: sqlite3.Connection, limit: int = LIMIT, offset: int = 0) -> Json:
+    """Kitchen needs donors can fund, oldest first (site and need id order needs posted at the
+    same moment)."""
+    rows, next_offset = _page(
+        db.execute(
+            "SELECT * FROM remit_needs WHERE met_how IS NULL ORDER BY posted_at, site, need_id "
+            "LIMIT ? OFFSET ?",
+            (limit + 1, offset),
+        ).fetchall(),
+        limit,
+        offset,
+    )
+    return {
+        "needs": [
+            {
+                "need_id": row["need_id"],
+                "kitchen_id": row["kitchen_id"],
+                "site": row["site"],
+                "item": row["item"],
+                "quantity": row["quantity"],
+                "unit": row["unit"],
+                "ward": row["ward"],
+                "estimated_cost": money(row["estimated_cost"], row["currency"]),
+            }
+            for row in rows
+        ],
+        "next_offset": next_offset,
+    }
 
 
 def need(db: sqlite3.Connection, need_id: str, site: str) -> Json | None:

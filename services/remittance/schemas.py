@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.remittance.account import Purpose
 from services.remittance.events import NeedId, Ref
+from services.remittance.reports import LIMIT
 from shared.envelope import ActorStr
 
 Id = Annotated[
@@ -26,6 +27,24 @@ Id = Annotated[
 GroupId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 """A group's reference: a ``Ref`` without dots, because it is a token of the group's and its
 account's subjects (a dot would split the subject and fail deep in the store, as a server error)."""
+
+
+def _addressable(ref: str) -> str:
+    if ref in (".", ".."):
+        raise ValueError(
+            "a donor reference cannot be . or .. alone: a web address reads those as a folder, "
+            "so the donor's report could never be fetched; use letters or digits too"
+        )
+    return ref
+
+
+DonorRef = Annotated[
+    Ref,
+    AfterValidator(_addressable),
+    Field(description='Not "." or "..": the report\'s web address could not carry them.'),
+]
+"""A ``Ref`` that is also a URL path segment (``/v1/donors/{donor_ref}/report``): "." and ".." are
+dot-segments, which browsers and HTTP clients remove from a path before sending it (RFC 3986)."""
 AmountText = Annotated[str, Field(min_length=1, max_length=40)]
 CurrencyText = Annotated[str, Field(min_length=1, max_length=8)]
 Site = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
@@ -56,7 +75,7 @@ class DonorRequest(Request):
 
 class PledgeRequest(Request):
     transfer_id: Id
-    donor_ref: Ref
+    donor_ref: DonorRef
     group_id: GroupId
     need_id: NeedId | None = None
     amount: AmountText
@@ -161,5 +180,19 @@ class GroupQuery(Request):
     group_id: Ref
 
 
-class NoQuery(Request):
-    pass
+class Page(Request):
+    """A page of a list that grows with the ledger (as the requests service's lists): the reply's
+    ``next_offset`` is where the next page starts, ``null`` after the last."""
+
+    limit: int = Field(default=LIMIT, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0, le=10_000_000)
+
+
+class DonorPage(Page):
+    # a Ref, not a DonorRef: whoever pledged as "." or ".." before those were refused still reads
+    # the report over NATS and the CLI, where no web address is involved
+    donor_ref: Ref
+
+
+class GroupPage(Page):
+    group_id: Ref

@@ -31,11 +31,13 @@ from services.remittance.schemas import (
     DisburseRequest,
     DispatchRequest,
     DisputeRequest,
+    DonorPage,
     DonorQuery,
     DonorRequest,
     FundRequest,
+    GroupPage,
     GroupQuery,
-    NoQuery,
+    Page,
     PledgeRequest,
     RegisterGroupRequest,
     ResolveRequest,
@@ -71,37 +73,37 @@ def query_routes(h: Handlers) -> dict[str, tuple[type[BaseModel], Handler]]:
         with h.read() as db:
             return reports.group_report(db, q.group_id)
 
-    async def group_balance(q: GroupQuery) -> Any:
+    async def group_balance(q: GroupPage) -> Any:
         with h.read() as db:
-            return reports.group_balance(db, q.group_id)
+            return reports.group_balance(db, q.group_id, q.limit, q.offset)
 
-    async def ledger_check(q: NoQuery) -> Any:
+    async def ledger_check(q: Page) -> Any:
         with h.read() as db:
-            return reports.ledger_check(db)
+            return reports.ledger_check(db, q.limit, q.offset)
 
-    async def open_needs(q: NoQuery) -> Any:
+    async def open_needs(q: Page) -> Any:
         with h.read() as db:
-            return reports.open_needs(db)
+            return reports.open_needs(db, q.limit, q.offset)
 
     return {
         "transfer_status": (TransferQuery, transfer_status),
         "group_report": (GroupQuery, group_report),
-        "group_balance": (GroupQuery, group_balance),
-        "ledger_check": (NoQuery, ledger_check),
-        "open_needs": (NoQuery, open_needs),
+        "group_balance": (GroupPage, group_balance),
+        "ledger_check": (Page, ledger_check),
+        "open_needs": (Page, open_needs),
     }
 
 
 def serve_hub(
     endpoints: Endpoints, h: Handlers, donations: Donations, donors: DonorBook | None
 ) -> None:
-    async def donor_history(q: DonorQuery) -> Any:
+    async def donor_history(q: DonorPage) -> Any:
         with h.read() as db:
-            return reports.donor_history(db, q.donor_ref)
+            return reports.donor_history(db, q.donor_ref, q.limit, q.offset)
 
-    async def donor_report(q: DonorQuery) -> Any:
+    async def donor_report(q: DonorPage) -> Any:
         with h.read() as db:
-            return reports.donor_report(db, q.donor_ref)
+            return reports.donor_report(db, q.donor_ref, q.limit, q.offset)
 
     routes: dict[str, tuple[type[BaseModel], Handler]] = {
         "register_group": (RegisterGroupRequest, donations.register_group),
@@ -110,8 +112,8 @@ def serve_hub(
         "dispatch": (DispatchRequest, donations.dispatch),
         "cancel": (CancelRequest, donations.cancel),
         "resolve": (ResolveRequest, donations.resolve),
-        "donor_history": (DonorQuery, donor_history),
-        "donor_report": (DonorQuery, donor_report),
+        "donor_history": (DonorPage, donor_history),
+        "donor_report": (DonorPage, donor_report),
         **query_routes(h),
     }
     if donors is not None:

@@ -29,7 +29,10 @@ from services.remittance.projections import (
     kitchen_registry,
 )
 from services.remittance.rails import ManualRail, SandboxRail
+from services.remittance.schemas import PledgeRequest
+from services.remittance.subscribers import serve_hub
 from services.remittance.treasury import Treasury
+from shared.endpoints import Endpoints, Reply, answer
 from shared.ids import uuid7
 from shared.natsserver import NatsServer
 from shared.projector import ProjectionRunner
@@ -683,3 +686,161 @@ async def test_an_unknown_groups_balance_is_not_found_like_its_report(world: Wor
         response = await client.get(path)
         assert response.status_code == 404, response.text
         assert response.json()["error"]["code"] == "unknown_group"
+
+
+async def _funded(world: World) -> str:
+    await group(world)
+    body = pledge_body()
+    await ok(world.hub, "/v1/pledges", body)
+    funding = {"funding_id": uuid7(), "collector_ref": "c-1", "amount": "50", "currency": "USD"}
+    await ok(world.hub, "/v1/fundings", funding | {"transfer_id": body["transfer_id"]})
+    return str(body["transfer_id"])
+
+
+async def test_a_dispatch_retried_with_another_delivered_figure_is_a_conflict(
+    world: World,
+) -> None:
+    """50.00 USD at 4850.25 MMK per USD is 242,512.50 MMK: a retry under the same id that says
+    another figure was arriving is not the dispatch recorded, and changes nothing."""
+    dispatch = {
+        "dispatch_id": uuid7(),
+        "transfer_id": await _funded(world),
+        "channel": "agent",
+        "agent_ref": "a-1",
+        "rate": "4850.25",
+        "to_currency": "MMK",
+        "delivered": "242512.50",
+    }
+    first = await ok(world.hub, "/v1/dispatches", dispatch)
+    assert first["delivered"] == "242512.50"
+    before = len(await world.stored())
+    for figure in ("242512.49", "242512.51", "300000"):
+        retried = await post(world.hub, "/v1/dispatches", dispatch | {"delivered": figure})
+        assert retried.status_code == 409, retried.text
+        assert retried.json()["error"]["code"] == "conflict"
+    assert await ok(world.hub, "/v1/dispatches", dispatch) == first  # the true retry still is
+    assert len(await world.stored()) == before
+
+
+@pytest.mark.parametrize("ref", [".", ".."])
+async def test_a_donor_reference_no_web_address_can_carry_is_refused_at_the_pledge(
+    world: World, ref: str
+) -> None:
+    """ "/v1/donors/../report" is "/v1/report" by the time any browser or client sends it: a pledge
+    under such a reference would have a report nobody can fetch."""
+    await group(world)
+    before = len(await world.stored())
+    response = await post(world.hub, "/v1/pledges", pledge_body(donor_ref=ref))
+    assert response.status_code == 422, response.text
+    (detail,) = response.json()["error"]["details"]
+    assert detail["field"] == "donor_ref" and "web address" in detail["problem"]
+    over_nats = await answer(
+        PledgeRequest, world.donations.pledge, json.dumps(pledge_body(donor_ref=ref)).encode()
+    )
+    assert over_nats.error is not None and over_nats.error.code == "invalid"
+    assert len(await world.stored()) == before
+
+
+@pytest.mark.parametrize("ref", ["...", ".d", "d.", "d..x", "-", "_", "donor.ana", "d-Ab_9"])
+async def test_donor_references_with_dots_and_more_still_pledge_and_their_report_is_reachable(
+    world: World, ref: str
+) -> None:
+    await group(world)
+    body = pledge_body(donor_ref=ref)
+    await ok(world.hub, "/v1/pledges", body)
+    await world.settled()
+    for path in (f"/v1/donors/{ref}/report", f"/v1/donors/{ref}/transfers"):
+        response = await world.hub.get(path)
+        assert response.status_code == 200, response.text
+        mine = [t["transfer_id"] for t in response.json()["result"]["transfers"]]
+        assert body["transfer_id"] in mine
+
+
+async def test_a_donors_transfers_and_report_come_in_pages_over_http(world: World) -> None:
+    await group(world)
+    donor = f"d-pages-{uuid7()[-12:]}"
+    pledged = [pledge_body(donor_ref=donor) for _ in range(5)]
+    for body in pledged:
+        await ok(world.hub, "/v1/pledges", body)
+    await world.settled()
+    for what in ("transfers", "report"):
+        everything = await _get(world.hub, f"/v1/donors/{donor}/{what}?limit=1000")
+        assert everything["next_offset"] is None
+        every_id = [t["transfer_id"] for t in everything["transfers"]]
+        assert sorted(every_id) == sorted(b["transfer_id"] for b in pledged)
+        seen: list[str] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = await _get(world.hub, f"/v1/donors/{donor}/{what}?limit=2&offset={offset}")
+            seen += [t["transfer_id"] for t in page["transfers"]]
+            offset = page["next_offset"]
+        assert seen == every_id  # each once, in the one order
+
+
+async def _get(client: httpx.AsyncClient, path: str) -> Any:
+    response = await client.get(path)
+    assert response.status_code == 200, response.text
+    return response.json()["result"]
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=1001", "offset=-1", "limit=ten", "page=2"])
+async def test_a_page_out_of_bounds_is_invalid_input_over_http(world: World, query: str) -> None:
+    for client, path in (
+        (world.hub, "/v1/donors/d-1/transfers"),
+        (world.hub, "/v1/donors/d-1/report"),
+        (world.hub, "/v1/needs"),
+        (world.hub, "/v1/ledger/check"),
+        (world.site, f"/v1/groups/{GROUP}/balance"),
+    ):
+        response = await client.get(f"{path}?{query}")
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["error"]["code"] == "invalid"
+
+
+async def test_the_other_growing_lists_say_where_their_next_page_starts(world: World) -> None:
+    await group(world)
+    await wait_until(lambda: _site_sees_group(world), timeout=30)
+    needs = await _get(world.hub, "/v1/needs?limit=1")
+    assert set(needs) == {"needs", "next_offset"}
+    check = await _get(world.hub, "/v1/ledger/check?limit=1&offset=0")
+    assert len(check["in_transit"]) <= 1 and "next_offset" in check
+    await world.settled()
+    balance = await _get(world.site, f"/v1/groups/{GROUP}/balance?limit=1")
+    assert len(balance["on_the_way"]) <= 1 and "next_offset" in balance
+
+
+async def test_the_queries_over_nats_take_the_same_pages(world: World) -> None:
+    await group(world)
+    donor = f"d-nats-{uuid7()[-12:]}"
+    for _ in range(3):
+        await ok(world.hub, "/v1/pledges", pledge_body(donor_ref=donor))
+    await world.settled()
+    endpoints = Endpoints(world.nc)
+    serve_hub(endpoints, world.donations.h, world.donations, None)
+    await endpoints.start()
+    try:
+        over_http = await _get(world.hub, f"/v1/donors/{donor}/transfers?limit=2&offset=1")
+        asked = {"donor_ref": donor, "limit": 2, "offset": 1}
+        over_nats = await _ask(world.nc, "donor_history", asked)
+        assert over_nats.ok and over_nats.result == over_http
+        assert over_nats.result["next_offset"] is None and len(over_nats.result["transfers"]) == 2
+        first = await _ask(world.nc, "donor_report", {"donor_ref": donor, "limit": 1})
+        assert first.ok and first.result["next_offset"] == 1
+        for command, payload in (
+            ("donor_history", {"donor_ref": donor, "limit": 0}),
+            ("donor_report", {"donor_ref": donor, "limit": 1001}),
+            ("open_needs", {"offset": -1}),
+            ("ledger_check", {"limit": "10"}),  # strict JSON, as every command
+            ("group_balance", {"group_id": GROUP, "limit": 1.5}),
+        ):
+            refused = await _ask(world.nc, command, payload)
+            assert refused.error is not None and refused.error.code == "invalid", command
+        for command in ("open_needs", "ledger_check"):
+            assert "next_offset" in (await _ask(world.nc, command, {"limit": 1})).result
+    finally:
+        await endpoints.stop()
+
+
+async def _ask(nc: NATS, command: str, payload: dict[str, Any]) -> Reply:
+    msg = await nc.request(f"cmd.hub.remit.{command}", json.dumps(payload).encode(), timeout=20)
+    return Reply.model_validate_json(msg.data)

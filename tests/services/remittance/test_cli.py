@@ -145,3 +145,41 @@ def test_a_record_cut_short_in_the_outbox_is_reported_and_the_others_are_still_s
     assert main(["remit", "retry"]) == 1
     assert sent == ["cmd.dili.remit.dispute"]
     assert "cannot be read" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "command", "payload"),
+    [
+        (["history", "d-1"], "donor_history", {"donor_ref": "d-1", "limit": 100, "offset": 0}),
+        (
+            ["report", "d-1", "--limit", "20", "--offset", "40"],
+            "donor_report",
+            {"donor_ref": "d-1", "limit": 20, "offset": 40},
+        ),
+        (
+            ["balance", "g-1", "--site", "dili", "--limit", "5"],
+            "group_balance",
+            {"group_id": "g-1", "limit": 5, "offset": 0},
+        ),
+        (["ledger", "--offset", "100"], "ledger_check", {"limit": 100, "offset": 100}),
+        (["needs", "--limit", "10"], "open_needs", {"limit": 10, "offset": 0}),
+        (["status", "t-1"], "transfer_status", {"transfer_id": "t-1"}),  # one record: no pages
+    ],
+)
+def test_the_lists_that_grow_are_asked_for_by_page(
+    args: list[str], command: str, payload: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As ``aidmesh requests list``: ``--limit`` and ``--offset`` (the answer's next_offset)."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def answering(
+        url: str, subject: str, payload: dict[str, Any], timeout: float = 10
+    ) -> Reply:
+        sent.append((subject, payload))
+        return Reply(ok=True, result={"next_offset": None})
+
+    monkeypatch.setattr(cliclient, "send", answering)
+    monkeypatch.setattr(cliclient, "site_url", lambda site: "nats://127.0.0.1:4222")
+    assert main(["remit", *args, "--json"]) == 0
+    site = "dili" if "dili" in args else "hub"
+    assert sent == [(f"cmd.{site}.remit.{command}", payload)]

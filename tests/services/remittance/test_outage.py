@@ -58,7 +58,7 @@ async def test_a_transfer_completes_across_an_outage_and_no_money_appears_twice(
 
         async def hub_sees_the_need() -> bool:
             needs = await must(hub, "hub", "open_needs", {})
-            return any(n["need_id"] == "need-rice-200kg" for n in needs)
+            return any(n["need_id"] == "need-rice-200kg" for n in needs["needs"])
 
         await wait_until(hub_sees_the_need, timeout=60)
         await wait_until(lambda: _site_knows_group(dili), timeout=60)

@@ -81,3 +81,53 @@ def test_a_refused_pledge_is_corrected_under_a_new_id_and_a_lost_one_retried_und
     assert lost != changed, "a different pledge is a new one"
     busy, retried = run([refused("unavailable", 503), OK], ["50.00", "50.00"])["sent"]
     assert busy == retried, "a 503 may have stored it: the retry keeps the id"
+
+
+REPORT_HARNESS = r"""
+const answer = JSON.parse(process.argv[process.argv.length - 1]);
+const shown = [], asked = [], nodes = {};
+globalThis.document = {
+  getElementById: id => nodes[id] ??= {id, replaceChildren: (...c) => shown.push(c.map(n => n.text))},
+  createElement: () => ({set textContent(t) { this.text = t; }, append() {}}),
+};
+globalThis.FormData = class { constructor(form) { this.form = form; }
+  get(k) { return this.form.fields[k]; } };
+globalThis.fetch = async path => { asked.push(path); return {status: 200, json: async () => answer}; };
+eval(SCRIPT);
+(async () => {
+  await nodes.report.onsubmit({preventDefault() {}, target: {fields: {donor_ref: "d-1"}}});
+  console.log(JSON.stringify({asked, shown}));
+})();
+"""
+
+
+def report_page(next_offset: int | None) -> list[str]:
+    script = re.search(r"<script>(.*)</script>", DONOR_PAGE, re.S)
+    assert script is not None
+    transfer = {
+        "group": {"label": "ERR Bahri 7"},
+        "pledged": {"amount": "10.00", "currency": "GBP"},
+        "state": "pledged",
+        "disbursements": [],
+    }
+    report = {"transfers": [transfer, transfer], "kitchens": [], "next_offset": next_offset}
+    done = subprocess.run(
+        [
+            str(NODE),
+            "-e",
+            REPORT_HARNESS.replace("SCRIPT", json.dumps(script.group(1))),
+            json.dumps({"ok": True, "result": report}),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    (lines,) = json.loads(done.stdout)["shown"]
+    return [line for line in lines if line]
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_the_donor_page_says_when_only_the_first_page_of_transfers_is_shown() -> None:
+    assert "Only your 2 oldest transfers are shown." in report_page(next_offset=2)
+    assert not any("oldest" in line for line in report_page(next_offset=None))

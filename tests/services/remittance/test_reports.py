@@ -5,8 +5,11 @@ names no donor, and a donor's report follows the money to kitchen needs and meal
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import random
 import sqlite3
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
@@ -17,6 +20,7 @@ from services.remittance.account import accounts
 from services.remittance.directory import RegisterGroup, groups
 from services.remittance.handlers import account_ref, group_ref, transfer_ref
 from services.remittance.projections import FlowsProjection, KitchenProjection, LedgerProjection
+from services.remittance.reports import Json
 from services.remittance.subscribers import site_fact_note
 from services.remittance.transfer import transfers
 from services.requests.events import KitchenNeedMet, KitchenNeedPosted, MealsServed
@@ -239,3 +243,135 @@ def test_another_sites_kitchen_with_the_same_ids_stays_its_own() -> None:
         "met": False,
     }
     assert reports.sites_with_need(both, "need-rice") == sorted([SITE, "yangon"])
+
+
+# --- paging: every list that grows with the ledger comes in pages, in a total order ------------
+
+SAME_MOMENT = T0 + timedelta(hours=1)
+N = 7
+
+
+def _ids(n: int, family: int = 0) -> list[str]:
+    """UUIDv7-shaped ids in shuffled order, for records all made at the same moment as far as the
+    read model can tell: only the id can order them."""
+    ids = [f"0195a0c0-0000-7000-800{family}-{i:012d}" for i in range(n)]
+    random.Random(n + family).shuffle(ids)
+    return ids
+
+
+def _all_pages(read: Callable[[int, int], Json], key: str, limit: int) -> list[Any]:
+    """Every row of ``read`` by pages of ``limit``, following next_offset to the end; each page is
+    what one read of everything from its offset starts with."""
+    rows: list[Any] = []
+    offset: int | None = 0
+    while offset is not None:
+        page, rest = read(limit, offset), read(1000, offset)[key]
+        assert page[key] == rest[:limit]
+        if page["next_offset"] is None:
+            assert len(rest) <= limit
+        rows += page[key]
+        offset = page["next_offset"]
+    return rows
+
+
+def _many() -> sqlite3.Connection:
+    """``N`` transfers of donor-1 to the group, pledged, funded and sent at the same moments; ``N``
+    receipts of the group's, at the same moment, for transfers this hub never saw; ``N`` needs
+    posted at the same moment."""
+    hub, site = InMemoryEventStore("hub"), InMemoryEventStore(SITE)
+    th, ah, gh = (
+        CommandHandler(hub, transfers),
+        CommandHandler(site, accounts),
+        CommandHandler(hub, groups),
+    )
+
+    def meta() -> CommandMeta:
+        return CommandMeta(uuid7(), "tester", SAME_MOMENT)
+
+    async def run() -> None:
+        await gh.handle(group_ref(GROUP), RegisterGroup(GROUP, SITE, "ERR Bahri 7"), meta())
+        for tid in _ids(N):
+            for command in (pledge(transfer_id=tid), fund(), dispatch()):
+                await th.handle(transfer_ref(tid, SITE), command, meta())
+        for tid in _ids(N, family=1):
+            receipt = confirm(1_000, transfer_id=tid, received_at=SAME_MOMENT)
+            await ah.handle(account_ref(GROUP, SITE), receipt, meta())
+
+    asyncio.run(run())
+    kitchen = AggregateRef("requests", "kitchen", "kitchen-1", SITE)
+    needs: list[EventPayload] = [
+        KitchenNeedPosted(
+            need_id=f"need-{i}",
+            kitchen_id="kitchen-1",
+            item="rice",
+            quantity=1,
+            unit="kg",
+            estimated_cost_minor=100,
+            currency="MMK",
+            ward="w-7",
+        )
+        for i in random.Random(1).sample(range(N), N)
+    ]
+    events = [s.envelope for s in hub.all_events()] + [s.envelope for s in site.all_events()]
+    return project(events + kitchen_facts(kitchen, needs))
+
+
+@pytest.mark.parametrize("limit", [1, 2, N - 1, N, N + 1])
+def test_a_donors_transfers_come_in_pages_ordered_by_pledge_then_id(limit: int) -> None:
+    db = _many()
+    for report in (reports.donor_history, reports.donor_report):
+        read = functools.partial(report, db, "donor-1")
+        got = _all_pages(read, "transfers", limit)
+        assert [t["transfer_id"] for t in got] == sorted(_ids(N))  # same moment: by id, each once
+        last = read(limit, (N - 1) // limit * limit)
+        assert last["transfers"] and last["next_offset"] is None  # no empty page after the last
+    assert reports.donor_history(db, "donor-1")["next_offset"] is None  # one default page
+
+
+def test_every_page_of_a_donors_report_shows_what_all_the_donors_money_did() -> None:
+    """What was given and the kitchens reached are the donor's, not the page's."""
+    db = project(history())
+    full = reports.donor_report(db, "donor-1")
+    empty_page = reports.donor_report(db, "donor-1", limit=1, offset=5)
+    assert empty_page["transfers"] == [] and empty_page["next_offset"] is None
+    assert (empty_page["given"], empty_page["kitchens"]) == (full["given"], full["kitchens"])
+
+
+@pytest.mark.parametrize("limit", [1, 3, 2 * N])
+def test_the_ledgers_lists_come_in_pages_and_its_verdict_covers_the_whole_ledger(
+    limit: int,
+) -> None:
+    db = _many()
+    transit = _all_pages(lambda lim, off: reports.ledger_check(db, lim, off), "in_transit", limit)
+    accounts_seen = [(t["account"], t["currency"]) for t in transit]
+    assert accounts_seen == sorted(accounts_seen) and len(set(accounts_seen)) == 2 * N
+    db.execute("INSERT INTO remit_balances VALUES ('group:written-past-the-rules', 'MMK', -5)")
+    db.execute("INSERT INTO remit_balances VALUES ('donor:also-past-them', 'MMK', 5)")
+    broken = _all_pages(lambda lim, off: reports.ledger_check(db, lim, off), "rule_breaks", limit)
+    assert [b["account"] for b in broken] == [
+        "donor:also-past-them",
+        "group:written-past-the-rules",
+    ]
+    beyond = reports.ledger_check(db, limit, 10 * N)
+    assert beyond["rule_breaks"] == [] and beyond["next_offset"] is None
+    assert not beyond["balanced"]  # the breaks are on another page, the verdict still sees them
+
+
+@pytest.mark.parametrize("limit", [1, 3, N])
+def test_a_treasurers_lists_come_in_pages_ordered_by_time_then_transfer(limit: int) -> None:
+    db = _many()
+
+    def read(lim: int, off: int) -> Json:
+        return reports.group_balance(db, GROUP, lim, off)
+
+    unspent = _all_pages(read, "unspent_by_transfer", limit)
+    assert [u["transfer_id"] for u in unspent] == sorted(_ids(N, family=1))
+    on_the_way = _all_pages(read, "on_the_way", limit)
+    assert [t["transfer_id"] for t in on_the_way] == sorted(_ids(N))
+
+
+@pytest.mark.parametrize("limit", [1, 2, N])
+def test_open_needs_come_in_pages_ordered_by_time_then_site_and_need(limit: int) -> None:
+    db = _many()
+    needs = _all_pages(lambda lim, off: reports.open_needs(db, lim, off), "needs", limit)
+    assert [n["need_id"] for n in needs] == sorted(f"need-{i}" for i in range(N))
