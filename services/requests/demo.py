@@ -391,7 +391,7 @@ async def show(day: Day, hub: NATS | None) -> None:
     board = (await day.ask("open_by_area", {}))["result"]
     print("\nopen requests by area and urgency (most urgent first):")
     print(table(board[:15], ["ward", "area_id", "urgency", "open"]))
-    load = (await day.ask("list_volunteers", {"limit": 10}))["result"]
+    load = (await day.ask("list_volunteers", {"limit": 10}))["result"]["items"]
     print("\nvolunteer load (who carries the most):")
     print(table(load, ["volunteer_id", "ward", "active", "max_claims", "fulfilled", "resting"]))
     print("\nkitchen dashboard:")

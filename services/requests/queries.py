@@ -28,7 +28,14 @@ def _rows(db: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> lis
     return [dict(row) for row in db.execute(sql, params).fetchall()]
 
 
-def list_requests(db: sqlite3.Connection, query: inputs.ListRequests) -> list[dict[str, Any]]:
+def page(rows: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
+    """A page of a list asked for with ``limit + 1``: the extra row says whether there is more (a
+    full page alone cannot say). ``next_offset`` is the next page's offset, null after the last."""
+    more = len(rows) > limit
+    return {"items": rows[:limit], "next_offset": offset + limit if more else None}
+
+
+def list_requests(db: sqlite3.Connection, query: inputs.ListRequests) -> dict[str, Any]:
     where, params = [], []
     if query.area_id is not None:
         where.append("(ward = ? OR area_id = ?)")
@@ -44,7 +51,8 @@ def list_requests(db: sqlite3.Connection, query: inputs.ListRequests) -> list[di
     # request_id last: ids are made in time order, and without a total order pages could repeat
     # or skip requests opened in the same millisecond.
     sql += f" ORDER BY {URGENCY_ORDER}, opened_at, request_id LIMIT ? OFFSET ?"
-    return _rows(db, sql, (*params, query.limit, query.offset))
+    rows = _rows(db, sql, (*params, query.limit + 1, query.offset))
+    return page(rows, query.limit, query.offset)
 
 
 def show_request(db: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:
@@ -70,7 +78,7 @@ def settings(db: sqlite3.Connection) -> Settings:
     return Settings(*row) if row else Settings()
 
 
-def volunteer_load(db: sqlite3.Connection, query: inputs.ListVolunteers) -> list[dict[str, Any]]:
+def volunteer_load(db: sqlite3.Connection, query: inputs.ListVolunteers) -> dict[str, Any]:
     """Who carries the most: active claims, then fulfilled, most first."""
     default = settings(db).default_max_claims
     where, params = "stood_down = 0", []
@@ -82,12 +90,12 @@ def volunteer_load(db: sqlite3.Connection, query: inputs.ListVolunteers) -> list
         "SELECT volunteer_id, ward, area_id, skills, available, resting, active, fulfilled,"
         f" coalesce(max_claims, ?) AS max_claims FROM vl_volunteers WHERE {where}"
         " ORDER BY active DESC, fulfilled DESC, volunteer_id LIMIT ? OFFSET ?",
-        (default, *params, query.limit, query.offset),
+        (default, *params, query.limit + 1, query.offset),
     )
     for row in rows:
         row["available"], row["resting"] = bool(row["available"]), bool(row["resting"])
         row["at_limit"] = row["active"] >= row["max_claims"]
-    return rows
+    return page(rows, query.limit, query.offset)
 
 
 def candidates(db: sqlite3.Connection) -> list[Candidate]:

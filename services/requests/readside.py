@@ -51,9 +51,9 @@ class ReadSide:
         finally:
             db.close()
 
-    async def list_requests(self, query: inputs.ListRequests) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self._ask(lambda db: queries.list_requests(db, query))
-        return rows
+    async def list_requests(self, query: inputs.ListRequests) -> dict[str, Any]:
+        found: dict[str, Any] = self._ask(lambda db: queries.list_requests(db, query))
+        return found
 
     async def show_request(self, query: inputs.ShowRequest) -> dict[str, Any]:
         row: dict[str, Any] | None = self._ask(
@@ -90,9 +90,9 @@ class ReadSide:
             ],
         }
 
-    async def list_volunteers(self, query: inputs.ListVolunteers) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self._ask(lambda db: queries.volunteer_load(db, query))
-        return rows
+    async def list_volunteers(self, query: inputs.ListVolunteers) -> dict[str, Any]:
+        found: dict[str, Any] = self._ask(lambda db: queries.volunteer_load(db, query))
+        return found
 
     async def kitchen_dashboard(self, query: inputs.KitchenDashboard) -> list[dict[str, Any]]:
         today = self._today()

@@ -139,7 +139,8 @@ async def until_listed(
 
     async def enough() -> bool:
         nonlocal rows
-        rows = await ok(nc, site, operation, body)
+        found = await ok(nc, site, operation, body)
+        rows = found["items"] if isinstance(found, dict) else found  # a page or a whole list
         return len(rows) >= count
 
     await wait_until(enough, timeout=60, step=0.1)

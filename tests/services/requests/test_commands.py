@@ -125,7 +125,10 @@ async def test_requests_page_through_every_row_once(net: Sites, running: Running
     everything = await until_listed(nc, SITE, "list_requests", where, 5)
     pages: list[dict[str, object]] = []
     for offset in range(0, len(everything) + 2, 2):
-        pages += await ok(nc, SITE, "list_requests", where | {"limit": 2, "offset": offset})
+        page = await ok(nc, SITE, "list_requests", where | {"limit": 2, "offset": offset})
+        pages += page["items"]
+        last = offset + 2 >= len(everything)
+        assert page["next_offset"] == (None if last else offset + 2), "says whether there is more"
     assert [r["request_id"] for r in pages] == [r["request_id"] for r in everything]
 
 
@@ -139,7 +142,10 @@ async def test_volunteers_page_through_every_row_once(net: Sites, running: Runni
     everything = await until_listed(nc, SITE, "list_volunteers", where, 5)
     pages: list[dict[str, object]] = []
     for offset in range(0, len(everything) + 2, 2):
-        pages += await ok(nc, SITE, "list_volunteers", where | {"limit": 2, "offset": offset})
+        page = await ok(nc, SITE, "list_volunteers", where | {"limit": 2, "offset": offset})
+        pages += page["items"]
+        last = offset + 2 >= len(everything)
+        assert page["next_offset"] == (None if last else offset + 2), "says whether there is more"
     assert [v["volunteer_id"] for v in pages] == [v["volunteer_id"] for v in everything]
 
 
@@ -455,7 +461,7 @@ async def test_the_timer_expires_claims_alerts_once_and_gives_places_back(
     reads = running.wiring.reads
 
     async def seen() -> bool:
-        rows = await ok(nc, SITE, "list_volunteers", {"area_id": "w2-a"})
+        rows = (await ok(nc, SITE, "list_volunteers", {"area_id": "w2-a"}))["items"]
         lin = next((r for r in rows if r["volunteer_id"] == "late-lin"), None)
         return lin is not None and lin["active"] == 2
 

@@ -130,7 +130,7 @@ async def test_forgetting_a_requester_leaves_no_personal_data_anywhere(tmp_path:
                 return bool(summary) and summary[0]["requests"].get("fulfilled") == 1
 
             await wait_until(hub_has_it, timeout=60, step=0.2)
-            rows = await ok(nc, SITE, "list_requests", {"area_id": "w2-a"})
+            rows = (await ok(nc, SITE, "list_requests", {"area_id": "w2-a"}))["items"]
             assert {r["request_id"]: r["contact_forgotten"] for r in rows}[request_id] == 1
             await asyncio.sleep(1)  # spans leave in batches every 0.5 s
         # The services have stopped: their logs and span files are complete.

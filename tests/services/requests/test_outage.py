@@ -119,7 +119,7 @@ async def test_the_service_carries_on_after_its_server_is_killed(tmp_path: Path)
         assert len(rows) == 2
 
         async def claimed_shown() -> bool:
-            listed = await ok(nc, SITE, "list_requests", {"area_id": "w1-a"})
+            listed = (await ok(nc, SITE, "list_requests", {"area_id": "w1-a"}))["items"]
             return any(r["request_id"] == first and r["status"] == "claimed" for r in listed)
 
         await wait_until(claimed_shown, timeout=60, step=0.2)
