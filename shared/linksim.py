@@ -7,7 +7,9 @@ blocked: neither end notices until its pings time out). Added latency, a bandwid
 second, and a ``starlink`` schedule of up/down windows. Bytes are counted each way.
 
 Control: one JSON object per line on the control port, e.g. ``{"op": "down", "mode": "freeze"}``;
-the answer is the link's status as one JSON line. ``aidmesh link ...`` speaks this.
+the answer is the link's status as one JSON line, or a refusal in the reply shape of
+``shared.endpoints`` (``{"ok": false, "error": {"code", "message"}}``) that changed nothing.
+``aidmesh link ...`` speaks this.
 """
 
 from __future__ import annotations
@@ -16,13 +18,68 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import signal
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Mode = Literal["refuse", "freeze"]
+MODES: tuple[Mode, ...] = ("refuse", "freeze")
 CHUNK = 64 * 1024
+CONTROL_LINE_LIMIT = 64 * 1024  # asyncio's default stream limit, named so the refusal can say it
+# Bounds of what can be simulated: a minute of latency each way already holds every ping past the
+# servers' 30 s limit (an outage, which ``down --freeze`` states plainly); a cap above 10 GB/s is no
+# cap on loopback, and a larger whole number would overflow the shaper's float arithmetic; a
+# starlink window of more than a day is a typo.
+MAX_LATENCY_MS = 60_000.0
+MAX_BANDWIDTH_BPS = 10**10
+MAX_WINDOW_S = 86_400.0
+
+
+class Refusal(ValueError):
+    """A control request the link will not apply; it changed nothing."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _number(key: str, value: object, high: float, *, above_zero: bool = False) -> float:
+    """``value`` as JSON gave it, checked: strict as the command endpoints are (``true`` is not 1,
+    ``"20"`` is not 20), finite (``Infinity`` would hold every byte for ever, ``NaN`` compares false
+    with every bound) and within bounds (0 s up and 0 s down toggles the link in a busy loop). The
+    message names the field, never the value."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+        or not 0 <= value <= high
+        or (above_zero and value == 0)
+    ):
+        low = "above 0" if above_zero else "from 0"
+        raise Refusal("invalid", f"{key} must be a finite number {low} up to {high:g}")
+    return value
+
+
+def _whole(key: str, value: object, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise Refusal("invalid", f"{key} must be a whole number from 0 up to {high:,}")
+    return value
+
+
+def _mode(value: object) -> Mode:
+    for mode in MODES:
+        if value == mode:
+            return mode
+    raise Refusal("invalid", f"mode must be one of {', '.join(MODES)}")
+
+
+def refused(code: str, message: str) -> dict[str, Any]:
+    """An error answer in the reply shape of ``shared.endpoints`` (not imported: the simulator runs
+    on its own in the container deployment and needs nothing but the standard library)."""
+    return {"ok": False, "error": {"code": code, "message": message, "details": []}}
 
 
 @dataclass
@@ -109,9 +166,9 @@ class Link:
     # --- control -------------------------------------------------------------------------------
 
     async def up(self) -> None:
+        await self._listen()  # first: a port taken meanwhile leaves the link reading down, as it is
         self.status.state = "up"
         self.status.changed_at = time.time()
-        await self._listen()
         self._open.set()
 
     async def down(self, mode: Mode = "refuse") -> None:
@@ -126,13 +183,22 @@ class Link:
             self._cut_all()
 
     def shape(self, latency_ms: float | None, bandwidth_bps: int | None) -> None:
+        """None leaves a figure as it is. Both are checked before either is set (``Refusal``)."""
         if latency_ms is not None:
-            self.status.latency_ms = max(0.0, latency_ms)
+            latency_ms = _number("latency_ms", latency_ms, MAX_LATENCY_MS)
         if bandwidth_bps is not None:
-            self.status.bandwidth_bps = max(0, bandwidth_bps)
+            bandwidth_bps = _whole("bandwidth_bps", bandwidth_bps, MAX_BANDWIDTH_BPS)
+        if latency_ms is not None:
+            self.status.latency_ms = latency_ms
+        if bandwidth_bps is not None:
+            self.status.bandwidth_bps = bandwidth_bps
 
     def starlink(self, up_s: float, down_s: float, mode: Mode = "freeze") -> None:
-        """Alternate up and down windows until told otherwise."""
+        """Alternate up and down windows until told otherwise (``Refusal`` for windows that are not
+        finite, or not above 0, or longer than a day: the running schedule stays)."""
+        up_s = _number("up_s", up_s, MAX_WINDOW_S, above_zero=True)
+        down_s = _number("down_s", down_s, MAX_WINDOW_S, above_zero=True)
+        mode = _mode(mode)
         if self._schedule_task:
             self._schedule_task.cancel()
         self.status.schedule = (up_s, down_s)
@@ -153,23 +219,31 @@ class Link:
         self.status.schedule = None
 
     async def control(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One request, checked whole before any of it is applied (``Refusal`` otherwise)."""
         op = request.get("op")
         if op == "up":
+            try:
+                await self._listen()
+            except OSError as exc:
+                message = f"cannot listen on port {self._listen_port} again: {exc.strerror}"
+                raise Refusal("unavailable", message) from None
             self.stop_schedule()
             await self.up()
         elif op == "down":
+            mode = _mode(request.get("mode", "refuse"))
             self.stop_schedule()
-            await self.down(request.get("mode", "refuse"))
+            await self.down(mode)
         elif op == "shape":
             self.shape(request.get("latency_ms"), request.get("bandwidth_bps"))
         elif op == "starlink":
-            self.starlink(
-                float(request["up_s"]), float(request["down_s"]), request.get("mode", "freeze")
-            )
+            up_s: Any = request.get("up_s")  # as JSON gave them: starlink checks them
+            down_s: Any = request.get("down_s")
+            self.starlink(up_s, down_s, request.get("mode", "freeze"))
         elif op == "reset_counters":
             self.status.bytes_up = self.status.bytes_down = 0
         elif op != "status":
-            return {"error": f"unknown op {op!r}: use up, down, shape, starlink, status"}
+            ops = "up, down, shape, starlink, reset_counters, status"
+            raise Refusal("invalid", f"unknown op: use {ops}")
         self.status.connections = len(self._conns)
         return asdict(self.status)
 
@@ -239,18 +313,39 @@ class Link:
 async def serve_control(link: Link, port: int, host: str = "127.0.0.1") -> asyncio.Server:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while line := await reader.readline():
+            while True:
                 try:
-                    request = json.loads(line)
-                    answer = await link.control(request if isinstance(request, dict) else {})
-                except (ValueError, KeyError, TypeError) as exc:
-                    answer = {"error": f"bad control request: {exc}"}
+                    line = await reader.readline()
+                except ValueError:  # over the limit: the reader dropped what it held of the line
+                    message = f"a control request is one line of at most {CONTROL_LINE_LIMIT} bytes"
+                    answer = refused("too_large", message)
+                else:
+                    if not line:
+                        break
+                    answer = await _answer(link, line)
                 writer.write(json.dumps(answer).encode() + b"\n")
                 await writer.drain()
+        except ConnectionError:
+            pass  # the asker left before its answer
         finally:
             writer.close()
 
-    return await asyncio.start_server(handle, host, port, reuse_address=True)
+    return await asyncio.start_server(
+        handle, host, port, reuse_address=True, limit=CONTROL_LINE_LIMIT
+    )
+
+
+async def _answer(link: Link, line: bytes) -> dict[str, Any]:
+    try:
+        request = json.loads(line)
+    except ValueError:  # not JSON, not UTF-8
+        return refused("malformed", "a control request is one JSON object per line")
+    if not isinstance(request, dict):
+        return refused("malformed", "a control request is one JSON object per line")
+    try:
+        return await link.control(request)
+    except Refusal as exc:
+        return refused(exc.code, exc.message)
 
 
 async def request(port: int, body: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
