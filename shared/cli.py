@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from shared import linksim, plugins
-from shared.deployment import Deployment, var_dir
+from shared.deployment import Deployment, DeploymentFileError, var_dir
 from shared.subjects import HUB, InvalidName, site_id
 
 DEFAULT_SITES = ["yangon-north", "dili"]
+MAX_BASE_PORT = 65535 - 4100  # the plan's highest offset is 4000 plus one per site
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run the hub, the field sites and every service locally")
     up.add_argument("--var", type=Path, default=None, help="data directory (default ./var)")
-    up.add_argument("--base-port", type=int, default=4222, help="first port (0: free ports)")
+    up.add_argument("--base-port", type=_base_port, default=4222, help="first port (0: free ports)")
     up.add_argument(
         "--sites",
         type=_sites_arg,
@@ -138,6 +139,18 @@ def _at_least_zero(value: str) -> float:
     return number
 
 
+def _base_port(value: str) -> int:
+    """0, or a port that leaves room above it: the plan puts sites' monitoring ports 4,000 and more
+    above the first (``Deployment.plan``), and a port past 65535 fails only once servers start."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if port != 0 and not 1 <= port <= MAX_BASE_PORT:
+        raise argparse.ArgumentTypeError(f"must be 0 (free ports) or 1 to {MAX_BASE_PORT}")
+    return port
+
+
 def _seconds(value: str) -> float:
     """A finite number of seconds > 0 (0 would toggle a link or repeat a report in a busy loop)."""
     number = _at_least_zero(value)
@@ -221,9 +234,18 @@ def _ask(who: str, request: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, An
         raise ConnectionError(f"{who} hung up without answering") from None
 
 
+def _refusal(answer: dict[str, Any]) -> str | None:
+    """The sentence of an error answer, ``{"ok": false, "error": {"code", "message"}}`` as the
+    link simulators and the supervisor answer (the reply shape of ``shared.endpoints``)."""
+    error = answer.get("error")
+    if error is None:
+        return None
+    return str(error.get("message", error) if isinstance(error, dict) else error)
+
+
 def _print_link(answer: dict[str, Any]) -> int:
-    if "error" in answer:
-        print(f"aidmesh: {answer['error']}", file=sys.stderr)
+    if (refusal := _refusal(answer)) is not None:
+        print(f"aidmesh: {refusal}", file=sys.stderr)
         return 2
     state = answer["state"] if answer["state"] == "up" else f"down ({answer['mode']})"
     extra = ""
@@ -279,8 +301,8 @@ def _site_add(args: argparse.Namespace) -> int:
         return answer
 
     answer = _ask("the supervisor ('aidmesh up')", ask())
-    if "error" in answer:
-        print(f"aidmesh: {answer['error']}", file=sys.stderr)
+    if (refusal := _refusal(answer)) is not None:
+        print(f"aidmesh: {refusal}", file=sys.stderr)
         return 2
     print(f"site {answer['site']} added: nats {answer['nats']}")
     return 0
@@ -294,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyError as exc:  # str() of a KeyError is the repr of its message, quotes and all
         print(f"aidmesh: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ConnectionError, OSError) as exc:
+    except (FileNotFoundError, ConnectionError, OSError, DeploymentFileError) as exc:
         print(f"aidmesh: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

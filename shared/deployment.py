@@ -15,6 +15,11 @@ from shared.natsserver import ServerSpec, free_port
 from shared.subjects import HUB
 
 
+class DeploymentFileError(ValueError):
+    """``deployment.json`` is there but cannot be read: cut short by hand, or written by another
+    version of aidmesh whose ``aidmesh up`` was killed before it could remove the file."""
+
+
 def var_dir() -> Path:
     return Path(os.environ.get("AIDMESH_VAR") or "var").resolve()
 
@@ -139,13 +144,18 @@ class Deployment:
             raise FileNotFoundError(
                 f"no running deployment found ({path} is missing): start one with 'make up'"
             ) from None
-        return cls(
-            var=Path(data["var"]),
-            hub=SiteEndpoint(**data["hub"]),
-            sites=[SiteEndpoint(**s) for s in data["sites"]],
-            services={k: ServiceEndpoint(**v) for k, v in data.get("services", {}).items()},
-            control_port=data.get("control_port", 0),
-        )
+        except ValueError as exc:  # not JSON, not UTF-8
+            raise _unreadable(path, exc) from None
+        try:
+            return cls(
+                var=Path(data["var"]),
+                hub=SiteEndpoint(**data["hub"]),
+                sites=[SiteEndpoint(**s) for s in data["sites"]],
+                services={k: ServiceEndpoint(**v) for k, v in data.get("services", {}).items()},
+                control_port=data.get("control_port", 0),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:  # a field missing, unknown or mistyped
+            raise _unreadable(path, exc) from None
 
     def service_url(self, service: str, site: str) -> str:
         key = f"{service}@{site}"
@@ -155,3 +165,10 @@ class Deployment:
 
     def forget(self) -> None:
         self.state_path.unlink(missing_ok=True)
+
+
+def _unreadable(path: Path, exc: Exception) -> DeploymentFileError:
+    return DeploymentFileError(
+        f"{path} is not a deployment file this aidmesh reads ({type(exc).__name__}): if no"
+        " 'aidmesh up' is running, remove it and start again with 'make up'"
+    )

@@ -90,8 +90,9 @@ class Sites:
         dep = self.deployment
         self.keys.save(dep.var / "secrets.json")
         hub = NatsServer(self.hub_spec(), dep.run_dir)
-        await asyncio.to_thread(hub.start)
+        # known before it starts: one that never became ready is still stopped by ``stop``
         self.runtimes[HUB] = SiteRuntime(dep.hub, hub)
+        await asyncio.to_thread(hub.start)
         await self._connect(HUB)
         await topology.ensure_hub_streams(self.js(HUB), self.contexts)
         for end in dep.sites:
@@ -149,18 +150,24 @@ class Sites:
 
     async def stop(self) -> None:
         for site in reversed(list(self.runtimes)):
-            runtime = self.runtimes[site]
-            if runtime.watcher:
-                await runtime.watcher.stop()
-            if runtime.nc:
-                with contextlib.suppress(Exception):
-                    await runtime.nc.close()
-            if runtime.link_control:
-                runtime.link_control.close()
-            if runtime.link:
-                await runtime.link.close()
-            await asyncio.to_thread(runtime.server.stop)
-        self.runtimes.clear()
+            await self.stop_site(site)
+
+    async def stop_site(self, site: str) -> None:
+        """One site's part of ``stop``: watcher, connection, link, server; then it is forgotten.
+        Also what undoes a site that failed to join (``shared.supervisor``)."""
+        runtime = self.runtimes.pop(site, None)
+        if runtime is None:
+            return
+        if runtime.watcher:
+            await runtime.watcher.stop()
+        if runtime.nc:
+            with contextlib.suppress(Exception):
+                await runtime.nc.close()
+        if runtime.link_control:
+            runtime.link_control.close()
+        if runtime.link:
+            await runtime.link.close()
+        await asyncio.to_thread(runtime.server.stop)
 
     # --- fault injection (tests) --------------------------------------------------------------
 

@@ -2,34 +2,65 @@
 where it belongs, a sync watcher per server; Ctrl-C stops it all cleanly (services first, then
 servers, so no append is cut off).
 
-While it runs, a control port takes ``aidmesh site add NAME`` and the link simulators take
-``aidmesh link ...``; every few seconds each site's link figures go to the log and to metrics.
+While it runs, a control port takes ``aidmesh site add NAME`` (one JSON line each way; a refusal
+in the reply shape of ``shared.endpoints``) and the link simulators take ``aidmesh link ...``; every
+few seconds each site's link figures go to the log and to metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
+import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nats.js import JetStreamContext
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
-from shared import plugins, status, telemetry
-from shared.deployment import Deployment, ServiceEndpoint, SiteEndpoint
+from shared import plugins, status, telemetry, topology
+from shared.deployment import Deployment, DeploymentFileError, ServiceEndpoint, SiteEndpoint
+from shared.linksim import refused
 from shared.natsserver import free_port
 from shared.processes import Child, python_module
 from shared.sites import Sites
-from shared.subjects import HUB
+from shared.streams import SourceSpec
+from shared.subjects import HUB, site_id, stream_name
 from shared.waiting import wait_event
 
 RESTART_BACKOFF_SECONDS = 2.0
 REPORT_SECONDS = 5.0
 _log = telemetry.get_logger("aidmesh.supervisor")
+_ONE_LINE = "a control request is one JSON object per line"
+_OPS = 'unknown op: the control port takes {"op": "add_site", "site": NAME}'
+
+
+class SiteNotAdded(Exception):
+    """``site add`` failed midway and what it had done was undone."""
+
+    def __init__(self, site: str, cause: BaseException, leftovers: list[str]) -> None:
+        reason = (str(cause).splitlines() or [type(cause).__name__])[0]
+        if leftovers:
+            after = f"undoing it failed at: {', '.join(leftovers)} (see the supervisor log)"
+        else:
+            after = f"nothing of it was kept: 'aidmesh site add {site}' can be run again"
+        super().__init__(f"site {site!r} was not added: {reason}; {after}")
+
+
+@dataclass
+class _BeforeAdd:
+    """What ``add_site`` changes in memory, as it was, to put back if it fails."""
+
+    children: int
+    local_keys: dict[str, str]
+    leaf_keys: dict[str, str]
 
 
 class Supervisor:
@@ -43,6 +74,7 @@ class Supervisor:
         self.figures: dict[str, status.LinkStatus] = {}
         self._stop = asyncio.Event()
         self._control: asyncio.Server | None = None
+        self._adding = asyncio.Lock()  # one site add at a time: a retry must see the first
 
     async def start(self) -> None:
         await self.sites.start()
@@ -129,7 +161,9 @@ class Supervisor:
             await wait_event(self._stop, 0.5)
 
     def _revive(self) -> None:
-        """A service that died is restarted (after a pause, so a crash loop cannot spin)."""
+        """A service that died is restarted (after a pause, so a crash loop cannot spin). A restart
+        that cannot make the process (out of file descriptors, processes or memory) is tried again
+        after the same pause: left to propagate, it stopped every server and service."""
         for child in self.children:
             if child.process is not None and not child.alive():
                 if time.monotonic() - child.started_at < RESTART_BACKOFF_SECONDS:
@@ -137,7 +171,12 @@ class Supervisor:
                 code = child.process.returncode
                 _log.warning("supervisor.service_exited", service=child.name, code=code)
                 child.restarts += 1
-                child.start()
+                try:
+                    child.start()
+                except OSError as exc:
+                    child.started_at = time.monotonic()
+                    _log.error("supervisor.restart_failed", service=child.name, error=repr(exc))
+                    continue
                 self._record()
 
     async def _report(self) -> None:
@@ -213,19 +252,115 @@ class Supervisor:
 
     async def _on_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request = json.loads(await reader.readline() or b"{}")
-            if request.get("op") == "add_site":
-                end = await self.sites.add_site(str(request.get("site", "")))
+            line = await reader.readline()
+        except ValueError:  # a line over the reader's limit
+            answer = refused("malformed", _ONE_LINE)
+        else:
+            if not line:  # a probe (``_running_at``), or an asker that left
+                writer.close()
+                return
+            answer = await self._answer(line)
+        with contextlib.suppress(ConnectionError):  # the asker left before its answer
+            writer.write(json.dumps(answer).encode() + b"\n")
+            await writer.drain()
+        writer.close()
+
+    async def _answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            return refused("malformed", _ONE_LINE)
+        if not isinstance(request, dict) or request.get("op") != "add_site":
+            return refused("invalid" if isinstance(request, dict) else "malformed", _OPS)
+        site = request.get("site")
+        if not isinstance(site, str):
+            return refused("invalid", "site must be a site id (a string)")
+        try:
+            end = await self.add_site(site)
+        except SiteNotAdded as exc:
+            return refused("not_added", str(exc))
+        except ValueError as exc:
+            return refused("invalid", str(exc))
+        return {"ok": True, "site": end.site, "nats": end.url}
+
+    async def add_site(self, name: str) -> SiteEndpoint:
+        """A site joins the running deployment with its services, all or nothing.
+
+        A failure midway (a port taken, a server that exits, a stream that cannot be made, a
+        service that cannot start) undoes every step: the site's services and server stop, its
+        link and the link's control port close, the hub's streams stop sourcing it and the hub
+        forgets its leaf user, its config file and secrets go, and ``deployment.json`` reads as
+        before. An operator then fixes the cause and runs the same ``aidmesh site add`` again,
+        which starts from nothing rather than from a half-added site. Kept on purpose: the logs
+        (they say why) and the site's data directory (events a service already wrote there may
+        have crossed to the hub, and a retry goes on from them instead of writing a second
+        history). ``ValueError`` for a bad or taken name (nothing done); ``SiteNotAdded`` else."""
+        async with self._adding:
+            site_id(name)
+            if name in self.sites.runtimes or name in [e.site for e in self.deployment.sites]:
+                raise ValueError(f"site {name!r} already exists")
+            keys = self.sites.keys
+            before = _BeforeAdd(len(self.children), dict(keys.local), dict(keys.leaf))
+            try:
+                end = await self.sites.add_site(name)
                 self._start_services(end)
                 self._record()
-                answer: dict[str, Any] = {"ok": True, "site": end.site, "nats": end.url}
-            else:
-                answer = {"error": "unknown op: use add_site"}
-        except (ValueError, KeyError) as exc:
-            answer = {"error": str(exc)}
-        writer.write(json.dumps(answer).encode() + b"\n")
-        await writer.drain()
-        writer.close()
+            except Exception as exc:
+                _log.error("supervisor.add_site_failed", site=name, error=repr(exc))
+                raise SiteNotAdded(name, exc, await self._undo_add(name, before)) from exc
+            return end
+
+    async def _undo_add(self, name: str, before: _BeforeAdd) -> list[str]:
+        """Every step is tried even when one fails; the names of those that failed come back."""
+        dep, sites = self.deployment, self.sites
+        failed: list[str] = []
+
+        async def step(what: str, undo: Callable[[], Awaitable[None]]) -> None:
+            try:
+                await undo()
+            except Exception as exc:
+                _log.error("supervisor.add_site_undo_failed", site=name, step=what, error=repr(exc))
+                failed.append(what)
+
+        async def services() -> None:
+            started = self.children[before.children :]
+            del self.children[before.children :]
+            await asyncio.gather(*(asyncio.to_thread(child.stop) for child in started))
+            for key in [k for k, svc in dep.services.items() if svc.site == name]:
+                del dep.services[key]
+
+        async def server() -> None:
+            await sites.stop_site(name)
+
+        async def sourcing() -> None:
+            js = sites.js(HUB)
+            for ctx in sites.contexts:
+                info = await js.stream_info(stream_name(ctx, HUB))
+                source = topology.site_source(ctx, name)
+                kept = [s for s in info.config.sources or () if SourceSpec.from_nats(s) != source]
+                if len(kept) != len(info.config.sources or ()):
+                    info.config.sources = kept or None
+                    await js.update_stream(info.config)
+
+        async def hub_config() -> None:
+            sites.keys.local, sites.keys.leaf = before.local_keys, before.leaf_keys
+            sites.keys.save(dep.var / "secrets.json")
+            hub = sites.runtimes[HUB].server
+            hub.spec = sites.hub_spec()
+            await asyncio.to_thread(hub.reload)
+            await _answering(sites.js(HUB))
+
+        async def files() -> None:
+            (dep.run_dir / f"{name}.conf").unlink(missing_ok=True)
+            dep.save()
+
+        dep.sites = [e for e in dep.sites if e.site != name]
+        await step("services", services)
+        await step("server and link", server)
+        await step("hub sources", sourcing)
+        await step("hub config", hub_config)
+        await step("deployment file", files)
+        return failed
 
     async def stop(self) -> None:
         if self._control is not None:
@@ -237,7 +372,30 @@ class Supervisor:
         self.deployment.forget()
 
 
+async def _answering(js: JetStreamContext, timeout: float = 5.0) -> None:
+    """The hub's JetStream answers again after a reload (seen: "no responders" for a moment after
+    the SIGHUP), so that what the operator does next, a retry first of all, finds it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await js.account_info()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
 def up(var: Path, sites: list[str], base_port: int) -> int:
+    """0 when stopped by a signal; 2, with one line on stderr, when it could not start (after
+    stopping what had started: a port taken makes a server exit, and the supervisor with it)."""
+    if port := _running_at(var):
+        print(
+            f"aidmesh: aidmesh is already running with its data in {var} (control port {port}):"
+            " stop it first, with Ctrl-C in its terminal",
+            file=sys.stderr,
+        )
+        return 2
     (var / "log").mkdir(parents=True, exist_ok=True)
     log = (var / "log" / "supervisor.log").open(
         "a", encoding="utf-8"
@@ -245,18 +403,41 @@ def up(var: Path, sites: list[str], base_port: int) -> int:
     telemetry.configure_logging("supervisor", HUB, stream=log)
     provider = telemetry.configure_metrics("supervisor", HUB, var_dir=var)
 
-    async def main() -> None:
+    async def main() -> str | None:
         supervisor = Supervisor(Deployment.plan(var, sites, base_port), plugins.services())
+        failure = None
         try:
             await supervisor.start()
+        except Exception as exc:
+            _log.error("supervisor.start_failed", error=repr(exc))
+            failure = (str(exc).splitlines() or [type(exc).__name__])[0]
+        else:
             print(supervisor.describe(), flush=True)
             await supervisor.run_until_signalled()
         finally:
             print("aidmesh: stopping services, then servers ...", file=sys.stderr, flush=True)
             await supervisor.stop()
             print("aidmesh: stopped cleanly.", file=sys.stderr, flush=True)
+        return failure
 
-    asyncio.run(main())
+    failure = asyncio.run(main())
     provider.shutdown()
     log.close()
+    if failure is not None:
+        print(f"aidmesh: could not start: {failure}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _running_at(var: Path) -> int | None:
+    """The control port of a supervisor already running with this data: a second one would take
+    over its pid files, stopping its servers (``kill_stale``, meant for a supervisor that died)."""
+    try:
+        port = Deployment.load(var).control_port
+    except (FileNotFoundError, DeploymentFileError):
+        return None
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            return port
+    except OSError:  # refused: the file outlived a supervisor that was killed
+        return None
