@@ -105,7 +105,11 @@ async def _hub(service: Service, h: Handlers) -> None:
             master_key(env.var / "keys" / f"{NAME}-{env.site}.master"),
             env.var / "keys" / f"{NAME}-{env.site}-donors.db",
         )
-        donors = DonorBook(vault)
+        # its own secret, kept (and backed up) with the master key: donor references are derived
+        # from registration ids under it; were it lost, only retries in flight would miss theirs
+        donors = DonorBook(
+            vault, master_key(env.var / "keys" / f"{NAME}-{env.site}-donor-refs.key")
+        )
 
         async def open_vault() -> None:
             await vault.open()

@@ -85,7 +85,9 @@ def hub_app(h: Handlers, donations: Donations, donors: DonorBook | None) -> Fast
 
     @app.post("/v1/donors", response_model=Reply, tags=["donors"])
     async def register_donor(body: DonorRequest) -> Reply:
-        """Returns a donor reference; the e-mail stays in the hub's local vault, never in events."""
+        """Returns a donor reference; the e-mail stays in the hub's local vault, never in events.
+        Sent again with the same ``registration_id`` and details, it answers the same reference
+        and stores nothing; other details are ``conflict``; after a forget, ``forgotten``."""
         if donors is None:
             raise Refused("the donor vault is not available here", code="unavailable")
         return ok(await donors.register(body))

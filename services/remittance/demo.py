@@ -62,7 +62,8 @@ async def _day() -> None:
             "label": "Dili solidarity kitchen",
         },
     )
-    donor = (await _ask("hub", "register_donor", {"email": "donor@example.org"}))["donor_ref"]
+    registration = {"registration_id": uuid7(), "email": "donor@example.org"}
+    donor = (await _ask("hub", "register_donor", registration))["donor_ref"]
     say(f"donor registered as {donor} (the e-mail stays in the hub's vault)")
 
     async def group_known_at_site() -> bool:

@@ -67,8 +67,17 @@ class RegisterGroupRequest(Request):
 
 
 class DonorRequest(Request):
-    """Personal data: kept only in the hub's site-local vault, never in events or logs."""
+    """Personal data: kept only in the hub's site-local vault, never in events or logs.
 
+    ``registration_id`` is required, as every other record's id is: a registration whose answer was
+    lost and that is sent again must find the first one, or the first record (the donor's e-mail)
+    stays in the vault under a reference nobody knows and can never be forgotten. Optional, it
+    would leave exactly that gap open, silently, for every client that leaves it out; required, an
+    old client is told which field is missing (``invalid``) and changes nothing. Every client in
+    this repository sends one (the CLI and the demo; the donor page does not register donors).
+    The content a retry must repeat is ``email`` and ``display_name``."""
+
+    registration_id: Id
     email: Annotated[str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,190}$")] | None = None
     display_name: Annotated[str, Field(max_length=120)] | None = None
 

@@ -4,8 +4,9 @@ and nothing posted."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ import httpx
 import nats
 import pytest
 from nats.aio.client import Client as NATS
+from nats.js.errors import NoKeysError
 
 from services.remittance.__main__ import prepare
 from services.remittance.api import hub_app, site_app
@@ -56,6 +58,7 @@ class World:
     sandbox: SandboxRail
     vault: Vault
     donations: Donations
+    donors: DonorBook
 
     async def settled(self) -> None:
         for runner in self.runners:
@@ -66,9 +69,9 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[NatsServer]:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     srv = start_server(tmp_path_factory.mktemp("remit-api"))
-    yield srv  # type: ignore[misc]
+    yield srv
     srv.stop()
 
 
@@ -105,15 +108,16 @@ async def world(
     )
     donations.rails = {"manual": ManualRail(), "sandbox": sandbox}
     vault = await Vault(nc, "hub", "donors", master_key(tmp / "master"), tmp / "keys.db").open()
+    donors = DonorBook(vault, master_key(tmp / "donor-refs.key"))
     apps = (
-        hub_app(parts["hub"], donations, DonorBook(vault)),
+        hub_app(parts["hub"], donations, donors),
         site_app(parts["dili"], Treasury(parts["dili"])),
     )
     clients = [
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://remit")
         for app in apps
     ]
-    yield World(nc, clients[0], clients[1], runners, sandbox, vault, donations)
+    yield World(nc, clients[0], clients[1], runners, sandbox, vault, donations, donors)
     await sandbox.close()
     for client in clients:
         await client.aclose()
@@ -177,11 +181,8 @@ async def test_a_donors_contact_stays_in_the_vault_and_events_know_only_the_refe
     world: World,
 ) -> None:
     await group(world)
-    ref = (
-        await ok(
-            world.hub, "/v1/donors", {"email": "ana@example.org", "display_name": "Ana Soares"}
-        )
-    )["donor_ref"]
+    body = {"registration_id": uuid7(), "email": "ana@example.org", "display_name": "Ana Soares"}
+    ref = (await ok(world.hub, "/v1/donors", body))["donor_ref"]
     assert await world.vault.get(ref) == {"email": "ana@example.org", "display_name": "Ana Soares"}
     await ok(world.hub, "/v1/pledges", pledge_body(donor_ref=ref))
     stored = b"".join(await world.stored())
@@ -550,6 +551,115 @@ async def test_forgetting_a_donor_reference_the_vault_cannot_hold_is_unknown_not
     response = await world.hub.delete(f"/v1/donors/{ref}")
     assert response.status_code == 404, response.text
     assert response.json()["error"]["code"] == "unknown_donor"
+
+
+async def vault_keys(world: World) -> set[str]:
+    """The references holding a live record (forgotten ones are purged)."""
+    try:
+        return set(await world.vault.kv.keys())
+    except NoKeysError:
+        return set()
+
+
+def donor_body(**kw: Any) -> dict[str, Any]:
+    return {"registration_id": uuid7(), "email": "ana@example.org", "display_name": "Ana"} | kw
+
+
+async def test_a_donor_registration_sent_again_over_http_stores_one_record_under_one_reference(
+    world: World,
+) -> None:
+    """The first answer was lost and the donor sends the same registration again (twice at once,
+    too): one reference, and one record holding the e-mail, which that reference can forget."""
+    before = await vault_keys(world)
+    body = donor_body()
+    first = await ok(world.hub, "/v1/donors", body)
+    assert await ok(world.hub, "/v1/donors", body) == first
+    again = [await ok(world.hub, "/v1/donors", body) for _ in range(2)]
+    assert again == [first, first]
+    assert await vault_keys(world) - before == {first["donor_ref"]}
+    assert await world.vault.get(first["donor_ref"]) == {
+        "email": "ana@example.org",
+        "display_name": "Ana",
+    }
+
+    racing = donor_body()
+    answers = await asyncio.gather(*(ok(world.hub, "/v1/donors", racing) for _ in range(4)))
+    assert len({a["donor_ref"] for a in answers}) == 1
+    assert await vault_keys(world) - before == {first["donor_ref"], answers[0]["donor_ref"]}
+
+
+async def test_a_donor_registration_without_an_id_is_invalid_and_stores_nothing(
+    world: World,
+) -> None:
+    before = await vault_keys(world)
+    response = await post(world.hub, "/v1/donors", {"email": "ana@example.org"})
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and error["details"][0]["field"] == "registration_id"
+    assert "ana@example.org" not in response.text
+    assert await vault_keys(world) == before
+
+
+async def test_the_same_registration_id_with_other_details_is_a_conflict(world: World) -> None:
+    body = donor_body()
+    ref = (await ok(world.hub, "/v1/donors", body))["donor_ref"]
+    before = await vault_keys(world)
+    for other in ({"email": "someone@example.org"}, {"display_name": "Ana S."}):
+        response = await post(world.hub, "/v1/donors", body | other)
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["code"] == "conflict"
+        assert ref not in response.text and "example.org" not in response.text
+    assert await world.vault.get(ref) == {"email": "ana@example.org", "display_name": "Ana"}
+    assert await vault_keys(world) == before
+
+
+async def test_a_registration_retried_after_the_donor_was_forgotten_stores_nothing_again(
+    world: World,
+) -> None:
+    """As the requests service does for a forgotten contact: the retry (an outbox, a replay) does
+    not bring the e-mail back, and whoever holds only the id is not told the reference."""
+    body = donor_body()
+    ref = (await ok(world.hub, "/v1/donors", body))["donor_ref"]
+    forgotten = await world.hub.delete(f"/v1/donors/{ref}")
+    assert forgotten.status_code == 200, forgotten.text
+    before = await vault_keys(world)
+    for retry in (body, body | {"email": "someone@example.org"}):
+        response = await post(world.hub, "/v1/donors", retry)
+        assert response.status_code == 409, response.text
+        assert response.json()["error"]["code"] == "forgotten"
+        assert ref not in response.text
+    assert await world.vault.get(ref) is None
+    assert ref not in await vault_keys(world) and await vault_keys(world) == before
+
+
+async def test_a_donor_registration_over_nats_is_recognised_as_over_http(world: World) -> None:
+    """The same command on either edge: a retry over the other one still finds the first."""
+    endpoints = Endpoints(world.nc)
+    serve_hub(endpoints, world.donations.h, world.donations, world.donors)
+    await endpoints.start()
+    try:
+        before = await vault_keys(world)
+        body = donor_body()
+        first = await _ask(world.nc, "register_donor", body)
+        assert first.ok, first
+        ref = first.result["donor_ref"]
+        assert (await _ask(world.nc, "register_donor", body)).result == {"donor_ref": ref}
+        assert await ok(world.hub, "/v1/donors", body) == {"donor_ref": ref}
+        assert await vault_keys(world) - before == {ref}
+
+        conflict = await _ask(world.nc, "register_donor", body | {"email": "someone@example.org"})
+        assert conflict.error is not None and conflict.error.code == "conflict"
+        assert await world.vault.get(ref) == {"email": "ana@example.org", "display_name": "Ana"}
+
+        assert (await _ask(world.nc, "forget_donor", {"donor_ref": ref})).ok
+        retried = await _ask(world.nc, "register_donor", body)
+        assert retried.error is not None and retried.error.code == "forgotten"
+        assert await world.vault.get(ref) is None and ref not in await vault_keys(world)
+
+        missing = await _ask(world.nc, "register_donor", {"email": "ana@example.org"})
+        assert missing.error is not None and missing.error.code == "invalid"
+    finally:
+        await endpoints.stop()
 
 
 async def test_a_group_id_that_cannot_name_a_subject_is_invalid_input_not_a_server_error(

@@ -4,6 +4,7 @@ sent again later under the same id (so the service recognises it instead of coun
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from services.remittance import cli
 from shared import cliclient
 from shared.cli import build_parser, main
 from shared.endpoints import Reply
+from shared.ids import UUID7_PATTERN
 from shared.natsserver import NatsServer
 
 CONFIRM = [
@@ -183,3 +185,40 @@ def test_the_lists_that_grow_are_asked_for_by_page(
     assert main(["remit", *args, "--json"]) == 0
     site = "dili" if "dili" in args else "hub"
     assert sent == [(f"cmd.{site}.remit.{command}", payload)]
+
+
+def test_a_donor_registration_carries_an_id_and_is_sent_again_with_it_but_never_kept(
+    tmp_path: Path,
+    nats_server: NatsServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The hub answers a registration sent again with the same reference; the e-mail it holds
+    stays out of the outbox (a plain file), so the id is said instead when nothing answered."""
+    monkeypatch.setenv("AIDMESH_VAR", str(tmp_path))
+    monkeypatch.setenv("AIDMESH_NATS_URL", nats_server.url)  # a server where nothing answers
+    donor = ["remit", "donor", "--email", "ana@example.org", "--name", "Ana"]
+    assert main(donor) == 2
+    assert not cli.outbox().exists() or list(cli.outbox().iterdir()) == []
+    said = re.search(r"--id (\S+)", capsys.readouterr().err)
+    assert said is not None and re.fullmatch(UUID7_PATTERN, said.group(1))
+
+    sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def answering(
+        url: str, subject: str, payload: dict[str, Any], timeout: float = 10
+    ) -> Reply:
+        sent.append((subject, payload))
+        return Reply(ok=True, result={"donor_ref": "d-1"})
+
+    monkeypatch.setattr(cliclient, "send", answering)
+    assert main([*donor, "--id", said.group(1)]) == 0
+    assert main(["remit", "donor", "--json"]) == 0
+    again, anonymous = sent
+    assert again == (
+        "cmd.hub.remit.register_donor",
+        {"registration_id": said.group(1), "email": "ana@example.org", "display_name": "Ana"},
+    )
+    assert set(anonymous[1]) == {"registration_id"}
+    assert anonymous[1]["registration_id"] != said.group(1)
+    assert said.group(1) not in capsys.readouterr().out  # the id is not printed by the reference
