@@ -7,9 +7,11 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import nats
 import pytest
+from nats.aio.client import Client as NATS
 
 from services.requests import inputs
 from services.requests.events import registry
@@ -115,21 +117,25 @@ async def test_two_volunteers_claim_the_same_request_at_once_exactly_one_wins(
         assert len(state.active) == won, "a lost claim gives its place back"
 
 
-async def test_requests_page_through_every_row_once(net: Sites, running: Running) -> None:
-    """Pages (``limit`` and ``offset``) in a total order: every request once, however many were
-    opened in the same millisecond."""
-    nc = net.nc(SITE)
-    for _ in range(5):
-        await create(net, "w1-b", category="care")
-    where = {"area_id": "w1-b", "category": "care"}
-    everything = await until_listed(nc, SITE, "list_requests", where, 5)
-    pages: list[dict[str, object]] = []
+async def paged(nc: NATS, operation: str, where: dict[str, Any], count: int) -> None:
+    """Every row once, in the order of the whole list, read two at a time; each page says whether
+    there is more."""
+    everything = await until_listed(nc, SITE, operation, where, count)
+    pages: list[dict[str, Any]] = []
     for offset in range(0, len(everything) + 2, 2):
-        page = await ok(nc, SITE, "list_requests", where | {"limit": 2, "offset": offset})
+        page = await ok(nc, SITE, operation, where | {"limit": 2, "offset": offset})
         pages += page["items"]
         last = offset + 2 >= len(everything)
         assert page["next_offset"] == (None if last else offset + 2), "says whether there is more"
-    assert [r["request_id"] for r in pages] == [r["request_id"] for r in everything]
+    assert pages == everything
+
+
+async def test_requests_page_through_every_row_once(net: Sites, running: Running) -> None:
+    """Pages (``limit`` and ``offset``) in a total order: every request once, however many were
+    opened in the same millisecond."""
+    for _ in range(5):
+        await create(net, "w1-b", category="care")
+    await paged(net.nc(SITE), "list_requests", {"area_id": "w1-b", "category": "care"}, 5)
 
 
 async def test_volunteers_page_through_every_row_once(net: Sites, running: Running) -> None:
@@ -138,15 +144,7 @@ async def test_volunteers_page_through_every_row_once(net: Sites, running: Runni
     nc = net.nc(SITE)
     for i in range(5):
         await register(nc, SITE, f"pager-{i}", area="w2-b")
-    where = {"area_id": "w2-b"}
-    everything = await until_listed(nc, SITE, "list_volunteers", where, 5)
-    pages: list[dict[str, object]] = []
-    for offset in range(0, len(everything) + 2, 2):
-        page = await ok(nc, SITE, "list_volunteers", where | {"limit": 2, "offset": offset})
-        pages += page["items"]
-        last = offset + 2 >= len(everything)
-        assert page["next_offset"] == (None if last else offset + 2), "says whether there is more"
-    assert [v["volunteer_id"] for v in pages] == [v["volunteer_id"] for v in everything]
+    await paged(nc, "list_volunteers", {"area_id": "w2-b"}, 5)
 
 
 async def test_a_retried_create_with_the_same_client_id_makes_one_request(
