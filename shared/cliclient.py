@@ -107,7 +107,9 @@ def render(result: Any, depth: int = 0) -> str:
         return "\n".join(_item(item, depth) for item in result)
     lines = []
     for key, value in result.items():
-        if _flat(value):
+        if key == "next_offset" and depth == 0:  # a page of a list: say how to read the next
+            lines += [f"(more: the next page with --offset {value})"] if value is not None else []
+        elif _flat(value):
             lines.append(f"{pad}{key}: {_scalar(value)}")
         else:
             lines += [f"{pad}{key}:", render(value, depth + 1)]

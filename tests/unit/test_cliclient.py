@@ -54,6 +54,12 @@ def test_a_list_of_amounts_is_one_line() -> None:
     assert render({"given": given}) == "given: 150.00 GBP, 9.50 EUR"
 
 
+def test_a_page_says_how_to_read_the_next_one() -> None:
+    page = {"items": [{"id": "a"}, {"id": "b"}], "next_offset": 2}
+    assert render(page) == "items:\n  id=a\n  id=b\n(more: the next page with --offset 2)"
+    assert render(page | {"next_offset": None}) == "items:\n  id=a\n  id=b"
+
+
 async def test_a_server_that_is_not_there_is_an_answer_at_once() -> None:
     """nats-py reads ``max_reconnect_attempts=0`` as "try for ever": the CLI hung, printing a
     traceback every two seconds, when the field node was down."""
