@@ -3,9 +3,14 @@ and the inbox (per delivered recipient), the alert acknowledgement board, the di
 bytes each priority class put on each link.
 
 One projection runs per stream (a priority class each), all into one SQLite file, each table row
-tagged with its class so a class can be rebuilt alone. ``apply`` reads only rows that earlier events
-of the same stream wrote, so a rebuild from zero gives the same tables. The same code runs at the hub
-(which sees every site's events) and at a site (its own events and the hub's for it); queries scope.
+tagged with its class so a class can be rebuilt alone. The same code runs at the hub (which sees
+every site's events) and at a site (its own events and the hub's for it); queries scope.
+
+A rebuild from zero must give the same tables. At the hub, and for the emergency class everywhere,
+``apply`` reads only rows that earlier events of the same stream wrote. At a site a valved class is
+folded by two runners: its own messages from the held stream, and from the class stream what the hub
+sent back and the site's own receipts. Their replays interleave either way (live, the held one is
+almost always first), so where their rows meet, whichever event comes second completes the row.
 """
 
 from __future__ import annotations
@@ -55,14 +60,13 @@ _TRACKING = (
     ReadReported,
 )
 UNRESOLVED = "*"
+"""The destination row of a broadcast or channel message until the hub resolves its sites."""
 
 
 def iso(moment: datetime) -> str:
     """One text form for every time in the read models, so that they compare as text."""
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
-
-"""The destination row of a broadcast or channel message until the hub resolves its sites."""
 
 _MESSAGE_DDL = """
 CREATE TABLE IF NOT EXISTS comms_message (
@@ -135,8 +139,9 @@ class MessagesProjection:
 
     version = 1
 
-    def __init__(self, priority: Priority, name: str | None = None) -> None:
+    def __init__(self, priority: Priority, site: str, name: str | None = None) -> None:
         self.priority = priority
+        self.site = site
         self.name = name or f"comms_messages_{priority}"
 
     def create(self, db: sqlite3.Connection) -> None:
@@ -177,14 +182,22 @@ class MessagesProjection:
         self, db: sqlite3.Connection, event: Envelope[EventPayload], p: MessageSent, seq: int
     ) -> None:
         when = iso(event.occurred_at)
-        self._content(db, mid=event.aggregate_id, origin=event.site, p=p, sent_at=when, seq=seq)
+        mid = event.aggregate_id
+        self._content(db, mid=mid, origin=event.site, p=p, sent_at=when, seq=seq)
         per_site: dict[str, list[str]] = {}
         for address in p.to:
             per_site.setdefault(addresses.site_of(address) or UNRESOLVED, []).append(address)
-        for site, recipients in per_site.items():
+        resolved = db.execute(
+            "DELETE FROM comms_outbox WHERE message_id = ? AND site = ? AND state = 'resolved'",
+            (mid, UNRESOLVED),
+        ).rowcount
+        if resolved:
+            per_site.pop(UNRESOLVED, None)
+        for site, recipients in per_site.items():  # a receipt folded first made it: keep its state
             db.execute(
-                "INSERT OR IGNORE INTO comms_outbox VALUES (?, ?, ?, 'queued', ?, 0, NULL, ?)",
-                (event.aggregate_id, site, self.priority, when, json.dumps(recipients)),
+                "INSERT INTO comms_outbox VALUES (?, ?, ?, 'queued', ?, 0, NULL, ?) "
+                "ON CONFLICT (message_id, site) DO UPDATE SET recipients = excluded.recipients",
+                (mid, site, self.priority, when, json.dumps(recipients)),
             )
 
     def _content(
@@ -217,6 +230,8 @@ class MessagesProjection:
                 seq,
             ),
         )
+        # a delivery here of this site's own message, replayed before the message itself
+        db.execute("UPDATE comms_inbox SET seq = ? WHERE message_id = ? AND seq = 0", (seq, mid))
 
     def _receipt(
         self, db: sqlite3.Connection, event: Envelope[EventPayload], p: EventPayload, when: str
@@ -265,11 +280,16 @@ class MessagesProjection:
                 if origin == here:
                     self._outbox_read(db, mid, here, reader, iso(at))
         if isinstance(p, _TRACKING):  # the hub's tracking travels to the message's origin
-            row = db.execute(
-                "SELECT origin FROM comms_message WHERE message_id = ?", (mid,)
-            ).fetchone()
-            return str(row[0]) if row else HUB
+            return self._origin(db, mid)
         return HUB
+
+    def _origin(self, db: sqlite3.Connection, mid: str) -> str:
+        """A site is sent the tracking of its own messages only: it needs no row to know, and the
+        row may not be there yet (a valved class's own messages are folded by another runner)."""
+        if self.site != HUB:
+            return self.site
+        row = db.execute("SELECT origin FROM comms_message WHERE message_id = ?", (mid,)).fetchone()
+        return str(row[0]) if row else HUB
 
     def _delivered(
         self,
@@ -329,7 +349,15 @@ class MessagesProjection:
         db.execute(query, args)
 
     def _resolved(self, db: sqlite3.Connection, mid: str) -> None:
+        """The hub has resolved a broadcast's sites: no row "*" any more. Folded before the message
+        itself (at a site, another runner's, from the held stream), this is kept as a row in state
+        "resolved", which the message then takes instead of adding its row "*"."""
         db.execute("DELETE FROM comms_outbox WHERE message_id = ? AND site = ?", (mid, UNRESOLVED))
+        if not db.execute("SELECT 1 FROM comms_message WHERE message_id = ?", (mid,)).fetchone():
+            db.execute(
+                "INSERT INTO comms_outbox VALUES (?, ?, ?, 'resolved', '', 0, NULL, NULL)",
+                (mid, UNRESOLVED, self.priority),
+            )
 
     def _outbox_read(
         self, db: sqlite3.Connection, mid: str, site: str, reader: str, at: str

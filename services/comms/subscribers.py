@@ -99,7 +99,7 @@ def runners(nc: NATS, site: str, db_path: Path) -> list[ProjectionRunner]:
             out.append(
                 ProjectionRunner(
                     nc,
-                    MessagesProjection(p, name=f"comms_held_{p}"),
+                    MessagesProjection(p, site, name=f"comms_held_{p}"),
                     registry,
                     db_path=db_path,
                     stream=stream_name(held, site),
@@ -109,7 +109,7 @@ def runners(nc: NATS, site: str, db_path: Path) -> list[ProjectionRunner]:
         out.append(
             ProjectionRunner(
                 nc,
-                MessagesProjection(p),
+                MessagesProjection(p, site),
                 registry,
                 db_path=db_path,
                 stream=stream_name(ctx, site),

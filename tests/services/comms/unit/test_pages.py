@@ -37,7 +37,7 @@ class Site:
 
     def __init__(self, path: Path) -> None:
         self.db = open_db(str(path))
-        self.messages, self.alerts = MessagesProjection("normal"), AlertsProjection()
+        self.messages, self.alerts = MessagesProjection("normal", SITE), AlertsProjection()
         self.messages.create(self.db)
         self.alerts.create(self.db)
         self.reads = Reads(path, SITE)
