@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +103,10 @@ class ProjectionRunner:
         self._puller: Puller | None = None
         self._stopping = asyncio.Event()
         self.position = 0
+        self.caught_up = asyncio.Event()
+        """Set once a fetch finds nothing more in the stream: the read model holds every event
+        written before that moment. Cleared by ``start`` and ``rebuild``: what decides from a read
+        model (a timer) waits for it rather than act on a half-replayed one."""
         self._last_delivery = 0
         self.applied = 0
         self.dead_lettered = 0
@@ -117,7 +122,8 @@ class ProjectionRunner:
         return self._db
 
     async def start(self) -> None:
-        self._prepare_db()
+        self.caught_up.clear()
+        self.prepare()
         await self._flush_dead_letters()
         await self._ensure_consumer()
         self._stopping.clear()
@@ -142,12 +148,13 @@ class ProjectionRunner:
         self.projection.drop(db)
         db.execute("DELETE FROM aidmesh_position WHERE projection = ?", (self.durable,))
         db.execute("COMMIT")
+        self.caught_up.clear()
         with contextlib.suppress(NotFoundError):
             await self._js.delete_consumer(self.stream, self.durable)
         if running:
             await self.start()
         else:
-            self._prepare_db()
+            self.prepare()
 
     async def run_until_caught_up(self, timeout: float = 60.0) -> None:
         """Process until the consumer has nothing pending (tests, the demo, one-off rebuilds).
@@ -158,7 +165,7 @@ class ProjectionRunner:
                 while not await self._caught_up():
                     await asyncio.sleep(0.05)
                 return
-            self._prepare_db()
+            self.prepare()
             await self._flush_dead_letters()
             await self._ensure_consumer()
             puller = Puller(self._nc, self.stream, self.durable)
@@ -175,7 +182,9 @@ class ProjectionRunner:
         delivered = info.delivered.stream_seq if info.delivered else 0
         return not info.num_pending and self.position >= (delivered or 0)
 
-    def _prepare_db(self) -> None:
+    def prepare(self) -> None:
+        """The read model's tables at the code's version: dropped and made again, from position
+        zero, when the stored version or stream differs (a new version replays from the start)."""
         db = self.db
         db.executescript(_POSITION_DDL)
         row = db.execute(
@@ -234,6 +243,8 @@ class ProjectionRunner:
         msgs = await puller.fetch(self._config.batch, self._config.idle_wait_seconds)
         if msgs:
             await self._process(msgs, puller)
+        else:
+            self.caught_up.set()
 
     async def _process(self, msgs: list[Msg], puller: Puller) -> None:
         if not self._follows_on(msgs):
@@ -414,3 +425,14 @@ class ProjectionRunner:
                 headers=json.loads(row["headers"]),
             )
             db.execute("DELETE FROM aidmesh_dead_letter_outbox WHERE id = ?", (row["id"],))
+
+
+async def start_together(runners: Sequence[ProjectionRunner]) -> None:
+    """Start runners that may fold into the same tables (comms folds a field site's held stream
+    and its class stream into the same rows): every version check, and the drop a new version
+    makes, happens before any of them replays. Started one by one, a later runner's drop emptied
+    rows an earlier one had already replayed, and its position said they were done."""
+    for runner in runners:
+        runner.prepare()
+    for runner in runners:
+        await runner.start()

@@ -22,7 +22,7 @@ from nats.aio.client import Client as NATS
 
 from shared import telemetry
 from shared.endpoints import Endpoints
-from shared.projector import ProjectionRunner
+from shared.projector import ProjectionRunner, start_together
 from shared.reactor import Reactor
 from shared.subjects import HUB, site_id
 
@@ -101,8 +101,7 @@ class Service:
             await self.connect()
         for hook in self._on_start:
             await hook()
-        for runner in self.projections:
-            await runner.start()
+        await start_together(self.projections)
         for reactor in self.reactors:
             await reactor.start()
         if self._endpoints is not None:

@@ -19,7 +19,7 @@ from services.comms.timers import ExpiryTimer
 from services.comms.valve import Valves, ensure_held_streams
 from shared import telemetry
 from shared.eventstore import EventStore
-from shared.projector import ProjectionRunner
+from shared.projector import ProjectionRunner, start_together
 from shared.reactor import Reactor
 from shared.service import Service
 from shared.subjects import stream_name
@@ -64,7 +64,12 @@ async def build(service: Service, *, timer_interval: float = 1.0) -> Built:
     consumers = Consumers(runners(nc, site, db_path), reactors(nc, comms), valves)
     register_endpoints(service.endpoints, comms, env.var)
     service.app = create_app(comms, env.var)
-    timer = ExpiryTimer(comms, timer_interval)
+    # the timer decides from the read models: not while they replay (a rebuild, a new version)
+    timer = ExpiryTimer(
+        comms,
+        timer_interval,
+        ready=lambda: all(r.caught_up.is_set() for r in consumers.projections),
+    )
     waiting = urgent_alerts(service, comms)
 
     async def close() -> None:
@@ -92,8 +97,7 @@ class Consumers:
         self.valves = valves
 
     async def start(self) -> None:
-        for runner in self.projections:
-            await runner.start()
+        await start_together(self.projections)
         for reactor in self.reactors:
             await reactor.start()
         await self.valves.start()

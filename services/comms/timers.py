@@ -9,6 +9,7 @@ the very same events.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,8 +30,14 @@ _log = telemetry.get_logger("aidmesh.comms.timers")
 
 
 class ExpiryTimer:
-    def __init__(self, comms: Comms, interval: float = 1.0) -> None:
+    def __init__(
+        self, comms: Comms, interval: float = 1.0, ready: Callable[[], bool] = lambda: True
+    ) -> None:
+        """``ready``: whether the read models hold what the stream holds. A lifetime looks ended
+        in a read model that has replayed a message but not yet the hub's custody of it, and a
+        tick then would record it as ended (seen on a rebuild): the timer waits instead."""
         self.comms = comms
+        self._ready = ready
         self._periodic = Periodic("comms-expiry", self.tick, interval, at_start=True)
         self._done: dict[tuple[str, int], float] = {}  # decided lately; the read model may lag
         self.ended = 0
@@ -43,6 +50,8 @@ class ExpiryTimer:
 
     async def tick(self) -> int:
         """Decide every lifetime that has ended; returns how many commands were decided."""
+        if not self._ready():
+            return 0
         now = self.comms.clock()
         self._forget_old()
         decided = 0

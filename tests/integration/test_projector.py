@@ -19,10 +19,10 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from shared import deadletter
-from shared.envelope import make_envelope
+from shared.envelope import Envelope, EventPayload, make_envelope
 from shared.ids import uuid7
 from shared.natsserver import NatsServer
-from shared.projector import ProjectionRunner, RunnerConfig
+from shared.projector import ProjectionRunner, RunnerConfig, start_together
 from shared.streams import dead_letter_stream, ensure_stream, event_stream
 from shared.subjects import AggregateRef
 from tests.tally import Incremented, Reset, TallyProjection, incremented, registry
@@ -267,3 +267,57 @@ async def test_a_batch_that_fails_to_commit_is_applied_later_not_skipped(
     finally:
         await runner.stop()
     assert table(db_path, "SELECT total FROM tally_totals") == [(1 + 2 + 4,)]
+
+
+class SharedRows:
+    """Runners of one read model over several streams fold into one table, and a new version's
+    drop empties it all, as comms' held and class streams at a field site do."""
+
+    def __init__(self, name: str, version: int) -> None:
+        self.name, self.version = name, version
+
+    def create(self, db: sqlite3.Connection) -> None:
+        db.execute("CREATE TABLE IF NOT EXISTS shared_rows (runner TEXT, event_id TEXT)")
+
+    def drop(self, db: sqlite3.Connection) -> None:
+        db.execute("DROP TABLE IF EXISTS shared_rows")
+
+    def apply(self, db: sqlite3.Connection, event: Envelope[EventPayload], seq: int) -> None:
+        db.execute("INSERT INTO shared_rows VALUES (?, ?)", (self.name, event.event_id))
+
+
+async def test_runners_of_one_model_take_a_new_version_together_and_say_when_caught_up(
+    nc: NATS, fresh_stream: None, tmp_path: Path
+) -> None:
+    """``start_together``: every runner's version check (and the drop a new version makes) comes
+    before any replay, so no runner's drop empties rows another already replayed while its
+    position says they are done. ``caught_up`` is set once a runner has read all there was."""
+    last = await publish_events(nc, 60, aggregates=3)
+    db_path = tmp_path / "shared.db"
+
+    def runners(version: int) -> list[ProjectionRunner]:
+        return [
+            ProjectionRunner(
+                nc,
+                SharedRows(f"shared_{i}", version),
+                registry,
+                db_path=db_path,
+                stream="TALLY_HUB",
+                site="hub",
+                config=RunnerConfig(batch=5, idle_wait_seconds=0.2),
+            )
+            for i in range(3)
+        ]
+
+    for version in (1, 2):
+        started = runners(version)
+        await start_together(started)
+        async with asyncio.timeout(30):
+            for runner in started:
+                await runner.caught_up.wait()
+                assert runner.position == last, "caught up means every event then written"
+        await asyncio.gather(*(runner.stop() for runner in started))
+        rows = table(db_path, "SELECT runner, count(*) FROM shared_rows GROUP BY runner")
+        assert rows == [(f"shared_{i}", last) for i in range(3)], version
+    await started[0].rebuild()
+    assert not started[0].caught_up.is_set(), "a rebuild replays: not caught up until it has"

@@ -257,3 +257,19 @@ async def test_every_read_model_rebuilds_from_zero_to_the_same_tables(tmp_path: 
                 rebuilt = await _rebuilt(built, held_last=held_last)
                 assert rebuilt == live[site], (site, held_last, _differences(live[site], rebuilt))
         assert await _stream_counts(fleet) == events  # a rebuild writes no event anywhere
+
+        # A new version of the read models, as an upgrade brings: the service starts its runners
+        # (all version checks before any replay) with the expiry timers running, which wait until
+        # the read models have caught up rather than end lifetimes the hub had taken into custody.
+        for built in fleet.built.values():
+            await built.consumers.stop()
+            built.consumers.projections[0].db.execute(
+                "UPDATE aidmesh_position SET version = version + 1000"  # one file for them all
+            )
+            await built.timer.start()
+            await built.consumers.start()
+        await _settled(fleet)
+        for site, built in fleet.built.items():
+            now = _tables(built)
+            assert now == live[site], (site, "new version", _differences(live[site], now))
+        assert await _stream_counts(fleet) == events, "no lifetime ended by a half-replayed model"
