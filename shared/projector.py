@@ -232,7 +232,9 @@ class ProjectionRunner:
                     await self._step(puller)
                 except Exception as exc:  # a broken link or server restart: wait and carry on
                     _log.warning(
-                        "projection.fetch_failed", projection=self.durable, error=repr(exc)
+                        "projection.fetch_failed",
+                        projection=self.durable,
+                        error=telemetry.error_text(exc),
                     )
                     await wait_event(self._stopping, 1.0)
         finally:
@@ -383,7 +385,7 @@ class ProjectionRunner:
             db.execute("ROLLBACK TO apply_one")
             db.execute("RELEASE apply_one")
             if attempt >= self._config.max_deliver:
-                reason = f"handler failed {attempt} times: {type(exc).__name__}: {exc}"
+                reason = f"handler failed {attempt} times: {telemetry.error_text(exc)}"
                 self._hold_dead_letter(db, msg, seq, reason)
                 return "dead"
             _log.warning(

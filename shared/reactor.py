@@ -153,7 +153,9 @@ class Reactor:
                 try:
                     msgs = await puller.fetch(self._config.batch, self._config.idle_wait_seconds)
                 except Exception as exc:  # link or server trouble: wait, carry on
-                    _log.warning("reactor.fetch_failed", reactor=self.name, error=repr(exc))
+                    _log.warning(
+                        "reactor.fetch_failed", reactor=self.name, error=telemetry.error_text(exc)
+                    )
                     await wait_event(self._stopping, 1.0)
                     continue
                 if not msgs:
@@ -162,7 +164,9 @@ class Reactor:
                     await self.process(msgs)
                 except Exception as exc:  # the store went away mid-batch (a dead letter or an
                     # ack not taken): what was not acked comes back after ack_wait; carry on
-                    _log.warning("reactor.process_failed", reactor=self.name, error=repr(exc))
+                    _log.warning(
+                        "reactor.process_failed", reactor=self.name, error=telemetry.error_text(exc)
+                    )
                     await wait_event(self._stopping, 1.0)
             await self.drain()
         finally:
@@ -214,7 +218,7 @@ class Reactor:
             try:
                 planned.append((item, await self._plan(item[1])))
             except Exception as exc:  # a plan that raises is a bug or bad data: never retry forever
-                await self._dead_letter(item[0], f"planning failed: {type(exc).__name__}: {exc}")
+                await self._dead_letter(item[0], f"planning failed: {telemetry.error_text(exc)}")
         run: list[tuple[_Item, Planned]] = []
         for item, plan in planned:
             if plan is None:
@@ -248,10 +252,15 @@ class Reactor:
                         await self._commit([one])
                     return
                 if attempt >= self._config.max_attempts:
-                    reason = f"reaction failed {attempt} times: {type(exc).__name__}: {exc}"
+                    reason = f"reaction failed {attempt} times: {telemetry.error_text(exc)}"
                     await self._dead_letter(run[0][0][0], reason)
                     return
-                _log.warning("reactor.failed", reactor=self.name, attempt=attempt, error=repr(exc))
+                _log.warning(
+                    "reactor.failed",
+                    reactor=self.name,
+                    attempt=attempt,
+                    error=telemetry.error_text(exc),
+                )
                 await asyncio.sleep(self._config.retry_backoff_seconds * attempt)
                 attempt += 1
                 continue

@@ -11,13 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import sys
 import threading
+import traceback
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any, TextIO
 
+import nats.errors
 import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
@@ -33,11 +37,28 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from pydantic import ValidationError
+
+from shared.decider import Refused
+from shared.envelope import EventDecodeError
 
 _PROPAGATOR = TraceContextTextMapPropagator()
-# Keys whose values may hold personal data: dropped from every log line whatever the caller passed.
+# Keys whose values may hold personal data, as the edges' inputs name them: dropped from every log
+# line whatever the caller passed, at any depth (a whole input or record logged as a dict).
 REDACTED_KEYS = frozenset(
-    {"name", "phone", "address", "contact", "body", "text", "need_text", "note", "email"}
+    {
+        "name",
+        "phone",
+        "address",
+        "contact",
+        "body",
+        "text",
+        "need",
+        "need_text",
+        "note",
+        "email",
+        "display_name",
+    }
 )
 
 
@@ -145,6 +166,7 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         static,
         _add_trace_ids,
+        _scrub_exception,
         _redact,
     ]
     structlog.configure(
@@ -177,9 +199,102 @@ def _add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
 
 
 def _redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in REDACTED_KEYS.intersection(event):
-        event[key] = "[redacted]"
+    for key, value in event.items():
+        event[key] = _redacted(key, value)
     return event
+
+
+def _redacted(key: object, value: Any) -> Any:
+    if key in REDACTED_KEYS:
+        return "[redacted]"
+    if isinstance(value, BaseException):  # rendered as its repr otherwise: the values with it
+        return error_text(value)
+    if isinstance(value, Mapping):
+        return {k: _redacted(k, v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(None, v) for v in value]
+    return value
+
+
+def _scrub_exception(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """An exception logged with its traceback (``exc_info``: structlog's ``exception()``, uvicorn's
+    "Exception in ASGI application" for every HTTP 500, asyncio's unretrieved task errors, nats'
+    error callback) becomes its frames and :func:`error_text`: rendered as it was, its message or
+    repr (a pydantic error's input, a KeyError's key) reached the log. A message that quotes the
+    exception itself (asyncio's ``exception=KeyError(...)``) has the quote replaced too."""
+    exc = _exception_of(event.pop("exc_info", None))
+    if exc is None:
+        return event
+    safe = error_text(exc)
+    event["exception"] = _frames(exc)
+    said = event.get("event")
+    if isinstance(said, str):
+        for quoted in sorted({repr(exc), str(exc)}, key=len, reverse=True):
+            if len(quoted) > 3:  # not a word of the message itself ("in", "0")
+                said = said.replace(quoted, safe)
+        event["event"] = said
+    return event
+
+
+def _exception_of(exc_info: Any) -> BaseException | None:
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple) and len(exc_info) == 3:
+        found: BaseException | None = exc_info[1]
+        return found
+    if exc_info:  # True: the exception being handled
+        return sys.exc_info()[1]
+    return None
+
+
+def _frames(exc: BaseException) -> str:
+    """The traceback as Python prints it (files, lines, functions, the code there, what caused
+    what), with :func:`error_text` where it would print what each exception said."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:  # a context can loop back
+        seen.add(id(current))
+        frames = traceback.format_list(traceback.extract_tb(current.__traceback__))
+        parts.append(f"Traceback (most recent call last):\n{''.join(frames)}{error_text(current)}")
+        suppressed = current.__suppress_context__
+        current = current.__cause__ or (None if suppressed else current.__context__)
+    return "\n\nwhich led to:\n\n".join(reversed(parts))
+
+
+def error_text(exc: BaseException) -> str:
+    """What a log line, a span or a dead-letter reason may say of an exception: its type, for invalid
+    input the fields and pydantic's error codes, never a value. ``str`` and ``repr`` of a pydantic
+    error quote the input (``input_value=...``), and a ``KeyError``, ``ValueError`` or
+    ``UnicodeError`` carries whatever the code was handed: a name, a phone, a message body. Only
+    messages their authors word about ids and state, never about input, are kept whole."""
+    kind = type(exc).__name__
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        problems = [f"{'.'.join(str(p) for p in e['loc']) or 'body'} ({e['type']})" for e in errors]
+        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+        return f"{kind}: {', '.join(problems[:5])}{more}"
+    if isinstance(exc, _worded_without_input()):
+        return f"{kind}: {exc}"
+    return kind
+
+
+@cache
+def _worded_without_input() -> tuple[type[BaseException], ...]:
+    """A refusal is a sentence for a coordinator (the replies show it); a decode error's reason is
+    written for a dead-letter reader; the store, the NATS client and SQLite name subjects, ids,
+    tables and columns, never a bound value; a JSON error says where. (The store is imported here:
+    it logs through this module.)"""
+    from shared.eventstore import StoreError
+
+    return (
+        Refused,
+        EventDecodeError,
+        StoreError,
+        nats.errors.Error,
+        sqlite3.Error,
+        json.JSONDecodeError,  # a position; its document is an attribute, not in the message
+    )
 
 
 def get_logger(name: str | None = None) -> Any:

@@ -166,7 +166,8 @@ async def test_bad_messages_go_to_dead_letters_and_good_ones_are_processed(
         assert msg.headers[deadletter.CONSUMER] == "tally_dlq"
     assert "not JSON" in reasons[0]
     assert "unknown event type 'TallyTeleported'" in reasons[1]
-    assert "handler failed 3 times: ValueError: poisoned increment 13" in reasons[2]
+    # the type, not what it said: an exception can quote the data it was handed
+    assert reasons[2] == "handler failed 3 times: ValueError"
 
 
 async def test_a_projection_skips_event_types_it_does_not_read(

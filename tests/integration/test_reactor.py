@@ -104,7 +104,7 @@ async def test_bad_events_are_dead_lettered_and_the_rest_handled(nc: NATS) -> No
         if msg.headers[deadletter.CONSUMER] == "badhop":
             reasons.append(msg.headers[deadletter.REASON])
     assert len(reasons) == 2
-    assert any("cannot plan 666" in r for r in reasons)
+    assert "planning failed: ValueError" in reasons  # not what it said: it may quote data
     assert any("not JSON" in r for r in reasons)
 
 
