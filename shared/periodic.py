@@ -55,7 +55,9 @@ class Periodic:
             try:
                 await self._step()
             except Exception as exc:  # a store, read model or server briefly away: next step
-                _log.warning("periodic.step_failed", task=self.name, error=repr(exc))
+                _log.warning(
+                    "periodic.step_failed", task=self.name, error=telemetry.error_text(exc)
+                )
             await self._wait()
 
     async def _wait(self) -> None:

@@ -50,7 +50,11 @@ class WhenStreamExists:
             except NotFoundError:
                 pass
             except Exception as exc:  # the server is restarting: look again shortly
-                _log.warning("upstream.not_ready", stream=self.consumer.stream, error=repr(exc))
+                _log.warning(
+                    "upstream.not_ready",
+                    stream=self.consumer.stream,
+                    error=telemetry.error_text(exc),
+                )
             await wait_event(self._stop, self.every_s)
 
     async def stop(self) -> None:

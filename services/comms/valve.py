@@ -184,7 +184,9 @@ class Valve:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a server restarting, a stream not made yet: again
-                _log.warning("comms.valve_failed", valve=str(self.crossing), error=repr(exc))
+                _log.warning(
+                    "comms.valve_failed", valve=str(self.crossing), error=telemetry.error_text(exc)
+                )
                 await asyncio.sleep(1.0)
 
     async def _resume(self) -> None:

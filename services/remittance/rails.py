@@ -156,7 +156,11 @@ class SandboxRail:
         try:
             await self.on_callback(call)
         except Exception as exc:  # a provider retries; the sandbox logs and lets the next copy try
-            _log.warning("sandbox.callback_failed", transfer_id=call.transfer_id, error=repr(exc))
+            _log.warning(
+                "sandbox.callback_failed",
+                transfer_id=call.transfer_id,
+                error=telemetry.error_text(exc),
+            )
 
     async def on_callback(self, call: Callback) -> None:
         """The adapter: only "succeeded" moves money; its funding id is fixed by the transfer."""
