@@ -192,9 +192,16 @@ def compose(sites: list[str], launches: list[plugins.ServiceLaunch]) -> dict[str
         for launch in launches:
             if not launch.runs_at(site):
                 continue
-            services[f"{launch.name}-{site}"] = _app(
+            name = f"{launch.name}-{site}"
+            # a named volume: the vault's master key and data keys, the donor-reference secret
+            # and the read models live there; an anonymous one (the image's VOLUME) is left
+            # behind by `docker compose down`, and the next `up` starts with new keys, so every
+            # contact and donor record sealed under the old ones is as good as shredded
+            volumes[f"{name}-var"] = {}
+            services[name] = _app(
                 ["python", "-m", launch.module],
                 depends_on=["bootstrap"],
+                volumes=[f"{name}-var:/var/aidmesh"],
                 environment={
                     "AIDMESH_SERVICE": launch.name,
                     "AIDMESH_SITE": site,

@@ -64,6 +64,20 @@ def test_every_service_runs_where_it_belongs() -> None:
         assert f"sync-{site}" in services
 
 
+def test_every_service_keeps_its_keys_in_a_named_volume() -> None:
+    """Its vault's master key, data keys and read models: the image's anonymous volume is left
+    behind by ``docker compose down``, and the next ``up`` would start with new keys."""
+    compose = _compose()
+    services, volumes = compose["services"], compose["volumes"]
+    assert isinstance(services, dict) and isinstance(volumes, dict)
+    for launch in plugins.services():
+        for site in ["hub", *DEFAULT_SITES]:
+            if launch.runs_at(site):
+                name = f"{launch.name}-{site}"
+                assert services[name]["volumes"] == [f"{name}-var:/var/aidmesh"]
+                assert f"{name}-var" in volumes
+
+
 def test_every_mounted_config_exists_and_parses() -> None:
     services = _compose()["services"]
     assert isinstance(services, dict)
