@@ -292,15 +292,8 @@ def _link_starlink(args: argparse.Namespace) -> int:
 def _site_add(args: argparse.Namespace) -> int:
     dep = Deployment.load()
 
-    async def ask() -> dict[str, Any]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", dep.control_port)
-        writer.write(json.dumps({"op": "add_site", "site": args.name}).encode() + b"\n")
-        await writer.drain()
-        answer: dict[str, Any] = json.loads(await asyncio.wait_for(reader.readline(), 120))
-        writer.close()
-        return answer
-
-    answer = _ask("the supervisor ('aidmesh up')", ask())
+    adding = linksim.request(dep.control_port, {"op": "add_site", "site": args.name}, 120)
+    answer = _ask("the supervisor ('aidmesh up')", adding)
     if (refusal := _refusal(answer)) is not None:
         print(f"aidmesh: {refusal}", file=sys.stderr)
         return 2

@@ -349,10 +349,16 @@ async def _answer(link: Link, line: bytes) -> dict[str, Any]:
 
 
 async def request(port: int, body: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
-    """Send one control request to a running link simulator."""
+    """Send one control request to a running link simulator (or the supervisor's control port,
+    which speaks the same one JSON line each way)."""
+    return await exchange(port, json.dumps(body).encode(), timeout)
+
+
+async def exchange(port: int, line: bytes, timeout: float = 5.0) -> dict[str, Any]:
+    """One line out, one JSON answer back: ``request`` as bytes, also for a line that is not JSON."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
     try:
-        writer.write(json.dumps(body).encode() + b"\n")
+        writer.write(line + b"\n")
         await writer.drain()
         answer: dict[str, Any] = json.loads(await asyncio.wait_for(reader.readline(), timeout))
         return answer

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from shared.deployment import Deployment, SiteEndpoint
+from shared.linksim import exchange
 from shared.natsserver import free_port, probe
 from shared.plugins import ServiceLaunch
 from shared.processes import Child
@@ -53,15 +54,7 @@ async def shared_supervisor(tmp_path_factory: pytest.TempPathFactory) -> AsyncIt
 
 async def ask(supervisor: Supervisor, request: bytes) -> dict[str, Any]:
     """What ``aidmesh site add`` sends and reads, on the supervisor's control port."""
-    port = supervisor.deployment.control_port
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(request + b"\n")
-        await writer.drain()
-        answer: dict[str, Any] = json.loads(await asyncio.wait_for(reader.readline(), 120))
-        return answer
-    finally:
-        writer.close()
+    return await exchange(supervisor.deployment.control_port, request, 120)
 
 
 def add(name: str) -> bytes:

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from shared.linksim import Link, serve_control
+from shared.linksim import Link, exchange, serve_control
 from shared.natsserver import free_port
 
 
@@ -28,14 +26,7 @@ async def link() -> AsyncIterator[tuple[Link, int]]:
 
 
 async def ask(port: int, line: bytes) -> dict[str, Any]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(line + b"\n")
-        await writer.drain()
-        answer: dict[str, Any] = json.loads(await asyncio.wait_for(reader.readline(), 5))
-        return answer
-    finally:
-        writer.close()
+    return await exchange(port, line)
 
 
 def settings(link: Link) -> tuple[object, ...]:
