@@ -4,6 +4,7 @@ clear error, nothing of the site is left running or written, and the same comman
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import os
@@ -235,3 +236,18 @@ def test_up_that_cannot_start_says_why_in_one_line_and_leaves_nothing_running(
     assert not (var / "deployment.json").exists()
     for pid_file in (var / "run").glob("*.pid"):
         assert not alive(int(pid_file.read_text())), pid_file
+
+
+async def test_stopping_during_a_site_add_leaves_nothing_of_the_site_running(tmp_path: Path) -> None:
+    """Ctrl-C while ``site add`` runs: the add fails (the hub is gone), undoes what it did, and
+    nothing of the new site outlives ``aidmesh up`` (a guard: this held before it was written)."""
+    async with supervising(tmp_path) as supervisor:
+        adding = asyncio.create_task(supervisor.add_site("lira"))
+        async with asyncio.timeout(30):  # the add is under way: the site is planned, now starting
+            while not (planned := [e for e in supervisor.deployment.sites if e.site == "lira"]):
+                await asyncio.sleep(0.01)
+        await supervisor.stop()
+        with contextlib.suppress(Exception):
+            await adding
+        assert not probe("127.0.0.1", planned[0].client_port), "the new site's server is running"
+        assert all(not child.alive() for child in supervisor.children)
