@@ -238,7 +238,9 @@ def test_up_that_cannot_start_says_why_in_one_line_and_leaves_nothing_running(
         assert not alive(int(pid_file.read_text())), pid_file
 
 
-async def test_stopping_during_a_site_add_leaves_nothing_of_the_site_running(tmp_path: Path) -> None:
+async def test_stopping_during_a_site_add_leaves_nothing_of_the_site_running(
+    tmp_path: Path,
+) -> None:
     """Ctrl-C while ``site add`` runs: the add fails (the hub is gone), undoes what it did, and
     nothing of the new site outlives ``aidmesh up`` (a guard: this held before it was written)."""
     async with supervising(tmp_path) as supervisor:
