@@ -356,12 +356,19 @@ class Handlers:
                 "the requester's contact",
                 code="not_allowed",
             )
+        forgotten = Refused(
+            "this requester asked to be forgotten; nothing is kept", code="forgotten"
+        )
         if state.contact_forgotten:
-            raise Refused("this requester asked to be forgotten; nothing is kept", code="forgotten")
+            raise forgotten
         own = await self.vault.get(state.contact_ref) if state.contact_ref else None
         duplicates = [await self.vault.get(r) for r in state.absorbed_refs]
         found = [d for d in duplicates if d is not None]
         if own is None and not found:
+            # Forgetting an intake records it on that request alone; the others merged with it
+            # hold references whose entries are shredded: the person was forgotten, not unasked.
+            if contact_refs(state):
+                raise forgotten
             raise Refused("no contact was recorded for this request", code="no_contact")
         _log.info("contact.read", request_id=query.request_id, by=actor.id)
         return {"request_id": query.request_id, "contact": own, "duplicates": found}
