@@ -52,7 +52,7 @@ def _reads(app: FastAPI, h: Handlers) -> None:
     async def group_report(group_id: str) -> Reply:
         """A group's money by month and purpose: the public ledger, with no donor and no person."""
         with h.read() as db:
-            return ok(reports.group_report(db, group_id))
+            return ok(reports.group_report(db, group_id, h.site))
 
     @app.get("/v1/needs", response_model=Reply, tags=["transparency"])
     async def open_needs(page: Paged) -> Reply:
@@ -154,7 +154,7 @@ def site_app(h: Handlers, treasury: Treasury) -> FastAPI:
     async def group_balance(group_id: str, page: Paged) -> Reply:
         """What the group holds; a page of whose money it is and of what is on its way."""
         with h.read() as db:
-            return ok(reports.group_balance(db, group_id, page.limit, page.offset))
+            return ok(reports.group_balance(db, group_id, page.limit, page.offset, h.site))
 
     @app.post("/v1/receipts", response_model=Reply, tags=["treasurers"])
     async def confirm_receipt(body: ConfirmReceiptRequest) -> Reply:

@@ -13,7 +13,9 @@ from typing import Any
 
 from services.remittance import postings
 from services.remittance.money import major
+from shared.decider import Refused
 from shared.endpoints import NotFound
+from shared.subjects import HUB
 
 Json = dict[str, Any]
 LIMIT = 100
@@ -214,12 +216,29 @@ def _need(db: sqlite3.Connection, need_id: str, site: str) -> Json:
     }
 
 
-def group_report(db: sqlite3.Connection, group_id: str) -> Json:
-    """The public view of a group's money: received and spent by month, spent by purpose; no donor,
-    no receipt, no person."""
-    group = db.execute("SELECT * FROM remit_groups WHERE group_id = ?", (group_id,)).fetchone()
+def _group(db: sqlite3.Connection, group_id: str, here: str | None) -> sqlite3.Row:
+    """The group, if its accounts can be read ``here``: every site knows every group, but holds only
+    its own groups' accounts (the hub holds all). Another site's group would read as registered
+    and empty, as an unknown one would (a treasurer asking at the wrong site saw no money)."""
+    group: sqlite3.Row | None = db.execute(
+        "SELECT * FROM remit_groups WHERE group_id = ?", (group_id,)
+    ).fetchone()
     if group is None:
+        # as the report says: an empty balance would read as "registered, holds nothing"
         raise NotFound("no group with this id is registered", code="unknown_group")
+    if here is not None and here not in (HUB, group["site"]):
+        raise Refused(
+            f"group {group_id} keeps its accounts at {group['site']}, not {here}: ask there "
+            "or at the hub",
+            code="wrong_site",
+        )
+    return group
+
+
+def group_report(db: sqlite3.Connection, group_id: str, here: str | None = None) -> Json:
+    """The public view of a group's money: received and spent by month, spent by purpose; no donor,
+    no receipt, no person. ``here``: the site asked (None: no check)."""
+    group = _group(db, group_id, here)
     months: dict[str, Json] = defaultdict(lambda: {"received": [], "disbursed": []})
     for row in db.execute(
         "SELECT month, currency, SUM(amount) AS total, COUNT(*) AS n FROM remit_receipts "
@@ -260,13 +279,15 @@ def _balances(db: sqlite3.Connection, account: str) -> list[Json]:
 
 
 def group_balance(
-    db: sqlite3.Connection, group_id: str, limit: int = LIMIT, offset: int = 0
+    db: sqlite3.Connection,
+    group_id: str,
+    limit: int = LIMIT,
+    offset: int = 0,
+    here: str | None = None,
 ) -> Json:
     """For the treasurer: what the group holds, whose money it is, and what is on its way. Both
     lists grow with the transfers, so both are paged, by the same limit and offset."""
-    if db.execute("SELECT 1 FROM remit_groups WHERE group_id = ?", (group_id,)).fetchone() is None:
-        # as the report says: an empty balance would read as "registered, holds nothing"
-        raise NotFound("no group with this id is registered", code="unknown_group")
+    _group(db, group_id, here)
     unspent, more_unspent = _page(
         db.execute(
             "SELECT r.transfer_id, r.currency, SUM(r.amount) - COALESCE((SELECT SUM(a.amount) "

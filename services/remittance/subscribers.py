@@ -71,11 +71,11 @@ def query_routes(h: Handlers) -> dict[str, tuple[type[BaseModel], Handler]]:
 
     async def group_report(q: GroupQuery) -> Any:
         with h.read() as db:
-            return reports.group_report(db, q.group_id)
+            return reports.group_report(db, q.group_id, h.site)
 
     async def group_balance(q: GroupPage) -> Any:
         with h.read() as db:
-            return reports.group_balance(db, q.group_id, q.limit, q.offset)
+            return reports.group_balance(db, q.group_id, q.limit, q.offset, h.site)
 
     async def ledger_check(q: Page) -> Any:
         with h.read() as db:

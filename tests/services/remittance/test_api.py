@@ -798,6 +798,26 @@ async def test_an_unknown_groups_balance_is_not_found_like_its_report(world: Wor
         assert response.json()["error"]["code"] == "unknown_group"
 
 
+async def test_another_sites_group_is_refused_at_a_site_not_shown_holding_nothing(
+    world: World,
+) -> None:
+    """Every site knows every group, but holds only its own groups' accounts: asked at the wrong
+    site, a group's balance and report read as registered and empty."""
+    body = {"registration_id": uuid7(), "group_id": "hub-kitchen", "site": "hub", "label": "H"}
+    await ok(world.hub, "/v1/groups", body)
+
+    async def known_at_the_site() -> bool:
+        return (await world.site.get("/v1/groups/hub-kitchen/report")).status_code != 404
+
+    await wait_until(known_at_the_site)
+    for path in ("/v1/groups/hub-kitchen/balance", "/v1/groups/hub-kitchen/report"):
+        response = await world.site.get(path)
+        assert response.status_code == 409, response.text
+        error = response.json()["error"]
+        assert error["code"] == "wrong_site" and "hub" in error["message"]
+    assert (await world.hub.get("/v1/groups/hub-kitchen/report")).status_code == 200
+
+
 async def _funded(world: World) -> str:
     await group(world)
     body = pledge_body()
