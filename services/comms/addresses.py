@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from services.comms.events import ADDRESS_PATTERN
+from shared.decider import Refused
 
 Kind = Literal["all", "site", "channel", "person", "role"]
 _ADDRESS = re.compile(ADDRESS_PATTERN)
@@ -132,3 +133,13 @@ def covers(recipients: Iterable[str], reader: str, site: str) -> bool:
         if address in (reader, "all", f"site:{site}") or address.startswith("channel:"):
             return True
     return False
+
+
+def unknown_channel(name: str) -> Refused:
+    """Said with what to do: a fresh deployment has no channel yet, and ``main`` is the CLI's
+    default, so a first message met this refusal with no hint of how channels come to be."""
+    return Refused(
+        f"unknown channel {name!r}: a coordinator opens it at the hub ('aidmesh msg channel open "
+        f"{name}') and gives each site its key ('aidmesh msg key {name} --site SITE')",
+        code="unknown_channel",
+    )

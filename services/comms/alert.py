@@ -71,7 +71,7 @@ def _checked(cmd: RaiseAlert) -> AlertRaised:
     if cmd.channel is not None:
         channel = cmd.directory.channels.get(cmd.channel)
         if channel is None:
-            raise Refused(f"unknown channel {cmd.channel!r}", code="unknown_channel")
+            raise addresses.unknown_channel(cmd.channel)
         if not channel.public and not cmd.sealed:
             raise Refused(f"channel {cmd.channel!r} is private: seal the text", code="not_sealed")
     elif cmd.sealed:

@@ -18,6 +18,7 @@ from nats.js.api import ObjectStoreConfig, StorageType
 from nats.js.errors import BucketNotFoundError, NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
+from services.comms import addresses
 from services.comms.addresses import Directory
 from services.comms.events import MAX_ATTACHMENT_BYTES, Attachment
 from services.comms.keys import ChannelKeys
@@ -60,7 +61,7 @@ class Attachments:
     ) -> Attachment:
         known = directory.channels.get(channel)
         if known is None:
-            raise Refused(f"unknown channel {channel!r}", code="unknown_channel")
+            raise addresses.unknown_channel(channel)
         stored = data
         if not known.public:
             key = await self._keys.get(channel)

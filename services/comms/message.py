@@ -141,7 +141,7 @@ def _event(cmd: SendMessage, to: tuple[str, ...]) -> MessageSent:
 def _check_channel(cmd: SendMessage, to: tuple[str, ...]) -> None:
     channel = cmd.directory.channels.get(cmd.channel)
     if channel is None:
-        raise Refused(f"unknown channel {cmd.channel!r}", code="unknown_channel")
+        raise addresses.unknown_channel(cmd.channel)
     named = {addresses.parse(a).name for a in to if a.startswith("channel:")}
     if named - {cmd.channel}:
         raise Refused(

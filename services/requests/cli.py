@@ -1,10 +1,11 @@
 """``aidmesh requests ...``, ``aidmesh volunteers ...``, ``aidmesh kitchens ...``: a coordinator's
 commands over NATS request-reply to the site's service.
 
-Every subcommand takes ``--site`` (default: the running deployment's first field site), ``--as``
-(the acting person's pseudonymous id; default ``$AIDMESH_ACTOR`` or ``coordinator``), ``--role``
-and ``--json``, and makes the command id here, before sending: a command retried by hand with
-``--command-id`` changes nothing the second time.
+Every subcommand takes ``--site`` (default: the running deployment's first field site) and
+``--json``; commands and contact reads also ``--as`` (the acting person's pseudonymous id; default
+``$AIDMESH_ACTOR`` or ``coordinator``) and ``--role`` (lists and summaries take no actor). A command
+makes its id here, before sending: retried by hand with ``--command-id`` it changes nothing the
+second time.
 """
 
 from __future__ import annotations

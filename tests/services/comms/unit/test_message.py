@@ -102,8 +102,9 @@ def test_no_recipient_is_refused() -> None:
     given(message).when(replace(SEND, to=())).refused("no_recipient")
 
 
-def test_an_unknown_channel_is_refused() -> None:
-    given(message).when(replace(SEND, channel="secret")).refused("unknown_channel")
+def test_an_unknown_channel_is_refused_with_how_channels_are_opened() -> None:
+    refusal = given(message).when(replace(SEND, channel="secret")).refused("unknown_channel")
+    assert "aidmesh msg channel open secret" in refusal.message
 
 
 def test_a_message_to_one_channel_sent_on_another_is_refused() -> None:
