@@ -137,7 +137,7 @@ def count_traffic(
 class MessagesProjection:
     """Messages, outbox and inbox of one priority class."""
 
-    version = 1
+    version = 2  # 2: an unconfirmed destination's time is when its lifetime ended
 
     def __init__(self, priority: Priority, site: str, name: str | None = None) -> None:
         self.priority = priority
@@ -169,7 +169,8 @@ class MessagesProjection:
                 db.execute(
                     "UPDATE comms_message SET lifetime_ended = 1 WHERE message_id = ?", (mid,)
                 )
-                self._mark(db, mid, ("queued",), "lifetime ended before the hub confirmed custody")
+                why = "lifetime ended before the hub confirmed custody"
+                self._mark(db, mid, ("queued",), why, when=iso(event.occurred_at))
             case MessageResent(as_message=new_id):
                 db.execute(
                     "UPDATE comms_message SET resent_as = ? WHERE message_id = ?", (new_id, mid)
@@ -256,9 +257,8 @@ class MessagesProjection:
             case ExpiredAtRecipient(site=site, at=at):
                 self._state(db, mid, site, "expired", iso(at), reason="reached the site too late")
             case LifetimeEndedInCustody(sites=sites):
-                self._mark(
-                    db, mid, ("accepted",), "lifetime ended before the site confirmed", sites
-                )
+                why = "lifetime ended before the site confirmed"
+                self._mark(db, mid, ("accepted",), why, when=iso(event.occurred_at), sites=sites)
             case ReadReported(site=site, recipient=reader, at=at):
                 self._outbox_read(db, mid, site, reader, iso(at))
             case MessageDelivered(origin=origin, recipients=recipients, at=at):
@@ -335,14 +335,19 @@ class MessagesProjection:
         mid: str,
         states: tuple[str, ...],
         reason: str,
+        *,
+        when: str,
         sites: tuple[str, ...] | None = None,
     ) -> None:
+        """Provisionally expired (``expired?``) since ``when``, the lifetime's end (the timer's
+        command is dated by it): the row kept its queued or accepted time, so the outbox said
+        "expired? since" the moment the message was sent."""
         marks = ",".join("?" * len(states))
         query = (
-            f"UPDATE comms_outbox SET unconfirmed = 1, reason = ? WHERE message_id = ? "
+            f"UPDATE comms_outbox SET unconfirmed = 1, reason = ?, at = ? WHERE message_id = ? "
             f"AND state IN ({marks})"
         )
-        args: list[str] = [reason, mid, *states]
+        args: list[str] = [reason, when, mid, *states]
         if sites is not None:
             query += f" AND site IN ({','.join('?' * len(sites))})"
             args += list(sites)

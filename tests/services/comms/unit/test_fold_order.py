@@ -12,6 +12,7 @@ from services.comms.decider import delivery_ref, message_ref, tracking_ref
 from services.comms.events import (
     CustodyTaken,
     DeliveryReported,
+    LifetimeEnded,
     MessageDelivered,
     MessageSent,
 )
@@ -106,3 +107,16 @@ def test_a_sites_held_and_class_streams_fold_to_the_same_tables_in_either_order(
     live = _fold(held, klass)
     assert {r[1] for r in live["comms_outbox"]} == {"yangon-north", "hub", SITE}  # no "*" left
     assert _fold(klass, held) == live
+
+
+def test_a_destination_left_unconfirmed_is_dated_by_the_end_of_its_lifetime() -> None:
+    """``expired? since`` the lifetime's end (the timer's event), not since the message was sent."""
+    mid = uuid7()
+    ended = _event(LifetimeEnded(), message_ref("normal", mid, SITE), 24 * 60)
+    db = open_db(":memory:")
+    projection = MessagesProjection("normal", SITE, name="comms_held_normal")
+    projection.create(db)
+    for seq, event in enumerate((_sent(mid, (MEDIC,)), ended), start=1):
+        projection.apply(db, event, seq)
+    row = db.execute("SELECT at, unconfirmed FROM comms_outbox WHERE message_id = ?", (mid,))
+    assert tuple(row.fetchone()) == ((T0 + timedelta(days=1)).isoformat(timespec="microseconds"), 1)
