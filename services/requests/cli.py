@@ -321,17 +321,13 @@ def _settings(parser: argparse.ArgumentParser) -> None:
         actor=False,
     )
     change = _action(sub, "set", "change_settings", _change_settings, "change the site's settings")
+    # each optional: what is left out stays as it is
+    change.add_argument("--max-claims", type=int, help="default active claims per volunteer")
     change.add_argument(
-        "--max-claims", type=int, required=True, help="default active claims per volunteer"
+        "--claim-expiry", type=int, help="minutes before an unstarted claim expires"
     )
     change.add_argument(
-        "--claim-expiry", type=int, required=True, help="minutes before an unstarted claim expires"
-    )
-    change.add_argument(
-        "--alert-after",
-        type=int,
-        required=True,
-        help="minutes before an unclaimed urgent request alerts",
+        "--alert-after", type=int, help="minutes before an unclaimed urgent request alerts"
     )
 
 

@@ -270,9 +270,11 @@ class WithdrawDirectoryEntry(Command):
 
 
 class ChangeSettings(Command):
-    default_max_claims: int = Field(ge=1, le=50)
-    claim_expiry_minutes: int = Field(ge=5, le=7 * 24 * 60)
-    urgent_alert_minutes: int = Field(ge=1, le=24 * 60)
+    """A setting left out (or null) stays as it is."""
+
+    default_max_claims: int | None = Field(default=None, ge=1, le=50)
+    claim_expiry_minutes: int | None = Field(default=None, ge=5, le=7 * 24 * 60)
+    urgent_alert_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
 
 
 class SiteSummary(Query):

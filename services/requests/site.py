@@ -122,11 +122,13 @@ class WithdrawDirectoryEntry:
 
 @dataclass(frozen=True, slots=True)
 class ChangeSettings:
+    """None keeps a setting as it is: a coordinator changing one need not restate the others."""
+
     command_id: str
     actor: Actor
-    default_max_claims: int
-    claim_expiry_minutes: int
-    urgent_alert_minutes: int
+    default_max_claims: int | None = None
+    claim_expiry_minutes: int | None = None
+    urgent_alert_minutes: int | None = None
 
 
 SiteCommand = (
@@ -204,10 +206,11 @@ def decide(command: SiteCommand, state: SiteState) -> Sequence[EventPayload]:
             entry(state, entry_id)
             return [DirectoryEntryWithdrawn(entry_id=entry_id, command_id=cid)]
         case ChangeSettings():
+            now = state.settings
             changed = Settings(
-                command.default_max_claims,
-                command.claim_expiry_minutes,
-                command.urgent_alert_minutes,
+                _or(command.default_max_claims, now.default_max_claims),
+                _or(command.claim_expiry_minutes, now.claim_expiry_minutes),
+                _or(command.urgent_alert_minutes, now.urgent_alert_minutes),
             )
             if changed == state.settings:
                 return []
@@ -219,6 +222,10 @@ def decide(command: SiteCommand, state: SiteState) -> Sequence[EventPayload]:
                     command_id=command.command_id,
                 )
             ]
+
+
+def _or(given: int | None, current: int) -> int:
+    return current if given is None else given
 
 
 def _only_coordinators(command: SiteCommand, state: SiteState) -> None:

@@ -155,6 +155,16 @@ def test_the_directory_lists_updates_and_withdraws_services() -> None:
     )
 
 
+def test_a_setting_left_out_stays_as_it_is() -> None:
+    """A coordinator changing one setting need not restate the others (all three were required)."""
+    given(site_decider, first).when(ChangeSettings("c-s", AYE, claim_expiry_minutes=45)).then(
+        SiteSettingsChanged(
+            default_max_claims=3, claim_expiry_minutes=45, urgent_alert_minutes=30, command_id="c-s"
+        )
+    )
+    given(site_decider, first).when(ChangeSettings("c-s", AYE)).then()  # nothing to change
+
+
 def test_coordinators_set_claim_limits_expiry_and_alert_delay() -> None:
     state = (
         given(site_decider, first)
