@@ -176,8 +176,10 @@ def _hub_commands(sub: Sub) -> None:
         "--channel", default="agent", choices=["agent", "mobile_money", "bank", "hand_carry"]
     )
     dispatch.add_argument("--fee", default="0", help="in the sending currency")
-    dispatch.add_argument("--rate", required=True, help="receiving units per sending unit, exact")
-    dispatch.add_argument("--to-currency", required=True)
+    dispatch.add_argument(
+        "--rate", help="receiving units per sending unit, exact (needed when converting)"
+    )
+    dispatch.add_argument("--to-currency", help="what arrives (default: the pledge's currency)")
     dispatch.add_argument("--delivered", help="what the agent said would arrive (checked)")
     dispatch.add_argument("--at", help="when it was handed over (ISO time with zone)")
     dispatch.set_defaults(

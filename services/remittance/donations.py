@@ -162,17 +162,24 @@ class Donations:
             raise Refused("no transfer with this id has been pledged", code="unknown_transfer")
         sent_in = state.terms.currency
         fee = money.parse_amount(req.fee, sent_in, allow_zero=True)
-        money.exponent(req.to_currency)
-        money.parse_rate(req.rate)
-        delivered = money.parse_amount(req.delivered, req.to_currency) if req.delivered else None
+        to_currency = req.to_currency or sent_in
+        money.exponent(to_currency)
+        if req.rate is None and to_currency != sent_in:
+            raise Refused(
+                f"a dispatch from {sent_in} into {to_currency} needs the agent's rate",
+                code="rate_required",
+            )
+        rate = "1" if req.rate is None else req.rate.strip()  # as if given: one idempotency key
+        money.parse_rate(rate)
+        delivered = money.parse_amount(req.delivered, to_currency) if req.delivered else None
         dispatched_at = at(req.dispatched_at, req.dispatch_id)
         command = Dispatch(
             dispatch_id=req.dispatch_id,
             channel=req.channel,
             agent_ref=req.agent_ref,
             fee_minor=fee,
-            rate=req.rate.strip(),
-            delivered_currency=req.to_currency,
+            rate=rate,
+            delivered_currency=to_currency,
             dispatched_at=dispatched_at,
             expected_delivered_minor=delivered,
         )

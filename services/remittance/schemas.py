@@ -113,8 +113,10 @@ class DispatchRequest(Request):
     channel: Channel
     agent_ref: Ref
     fee: AmountText = "0"
-    rate: Annotated[str, Field(min_length=1, max_length=40)]
-    to_currency: CurrencyText
+    rate: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    """Receiving units per sending unit, exact. Left out only when nothing is converted."""
+    to_currency: CurrencyText | None = None
+    """What arrives; left out, the pledge's currency (a dispatch without conversion)."""
     delivered: AmountText | None = None
     """What the agent said would arrive: checked against the rate, refused if it disagrees."""
     dispatched_at: AwareDatetime | None = None

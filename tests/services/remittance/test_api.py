@@ -827,6 +827,24 @@ async def _funded(world: World) -> str:
     return str(body["transfer_id"])
 
 
+async def test_a_dispatch_without_conversion_needs_no_rate_and_one_with_it_does(
+    world: World,
+) -> None:
+    """A collector handing dollars on as dollars typed ``--rate 1 --to-currency USD`` every time."""
+    dispatch = {"channel": "agent", "agent_ref": "a-1", "fee": "2.00"}
+    converting = dispatch | {"dispatch_id": uuid7(), "transfer_id": await _funded(world)}
+    before = len(await world.stored())
+    refused = await post(world.hub, "/v1/dispatches", converting | {"to_currency": "MMK"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "rate_required"
+    assert len(await world.stored()) == before
+    plain = dispatch | {"dispatch_id": uuid7(), "transfer_id": await _funded(world)}
+    sent = await ok(world.hub, "/v1/dispatches", plain)
+    assert (sent["delivered"], sent["delivered_currency"]) == ("48.00", "USD")
+    explicit = plain | {"rate": "1", "to_currency": "USD"}
+    assert await ok(world.hub, "/v1/dispatches", explicit) == sent, "the same dispatch, retried"
+
+
 async def test_a_dispatch_retried_with_another_delivered_figure_is_a_conflict(
     world: World,
 ) -> None:
