@@ -7,9 +7,15 @@ of other stores): that is what makes a rebuild from zero give identical results.
 from __future__ import annotations
 
 import sqlite3
-from typing import Protocol
+from typing import Annotated, Protocol, TypeVar
+
+from pydantic import Field
 
 from shared.envelope import Envelope, EventPayload
+
+Row = TypeVar("Row")
+Offset = Annotated[int, Field(ge=0, le=10_000_000)]
+"""Rows of a read-model list to skip: the next page starts at the previous offset plus its limit."""
 
 
 class Projection(Protocol):
@@ -40,3 +46,9 @@ def open_db(path: str, *, readonly: bool = False) -> sqlite3.Connection:
     db.execute("PRAGMA busy_timeout=5000")
     db.row_factory = sqlite3.Row
     return db
+
+
+def page(rows: list[Row], limit: int, offset: int) -> tuple[list[Row], int | None]:
+    """A page of a list read with ``LIMIT limit + 1``: the extra row only says there is more (a full
+    page alone cannot), and the next page's offset comes back, ``None`` after the last."""
+    return rows[:limit], offset + limit if len(rows) > limit else None

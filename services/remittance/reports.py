@@ -15,17 +15,12 @@ from services.remittance import postings
 from services.remittance.money import major
 from shared.decider import Refused
 from shared.endpoints import NotFound
+from shared.projection import page
 from shared.subjects import HUB
 
 Json = dict[str, Any]
 LIMIT = 100
 """Rows in a page when the caller names no limit (as the requests service's lists)."""
-
-
-def _page(rows: list[sqlite3.Row], limit: int, offset: int) -> tuple[list[sqlite3.Row], int | None]:
-    """A page read with ``LIMIT limit + 1``: the extra row only says that there is more, and where
-    the next page starts (``None``: this was the last)."""
-    return rows[:limit], offset + limit if len(rows) > limit else None
 
 
 def _next(*offsets: int | None) -> int | None:
@@ -106,7 +101,7 @@ def donor_history(
 ) -> Json:
     """A donor's transfers, oldest pledge first; the transfer id orders pledges made at the same
     moment, so that no transfer is shown on two pages or on none."""
-    rows, next_offset = _page(
+    rows, next_offset = page(
         db.execute(
             "SELECT * FROM remit_transfers WHERE donor_ref = ? ORDER BY pledged_at, transfer_id "
             "LIMIT ? OFFSET ?",
@@ -288,7 +283,7 @@ def group_balance(
     """For the treasurer: what the group holds, whose money it is, and what is on its way. Both
     lists grow with the transfers, so both are paged, by the same limit and offset."""
     _group(db, group_id, here)
-    unspent, more_unspent = _page(
+    unspent, more_unspent = page(
         db.execute(
             "SELECT r.transfer_id, r.currency, SUM(r.amount) - COALESCE((SELECT SUM(a.amount) "
             "FROM remit_allocations a JOIN remit_disbursements d USING (disbursement_id) WHERE "
@@ -301,7 +296,7 @@ def group_balance(
         limit,
         offset,
     )
-    expected, more_expected = _page(
+    expected, more_expected = page(
         db.execute(
             "SELECT transfer_id, delivered, delivered_currency FROM remit_transfers WHERE "
             "group_id = ? AND status = 'sent' AND transfer_id NOT IN (SELECT transfer_id FROM "
@@ -340,7 +335,7 @@ def ledger_check(db: sqlite3.Connection, limit: int = LIMIT, offset: int = 0) ->
             "SELECT currency, SUM(balance) AS total FROM remit_balances GROUP BY currency"
         )
     }
-    broken, more_broken = _page(
+    broken, more_broken = page(
         db.execute(
             f"SELECT account, currency, balance FROM remit_balances WHERE {_RULE_BROKEN} "
             "ORDER BY account, currency LIMIT ? OFFSET ?",
@@ -349,7 +344,7 @@ def ledger_check(db: sqlite3.Connection, limit: int = LIMIT, offset: int = 0) ->
         limit,
         offset,
     )
-    transit, more_transit = _page(
+    transit, more_transit = page(
         db.execute(
             "SELECT account, currency, balance FROM remit_balances WHERE account LIKE 'transit:%' "
             "AND balance != 0 ORDER BY account, currency LIMIT ? OFFSET ?",
@@ -388,7 +383,7 @@ def _account_balance(row: sqlite3.Row) -> Json:
 def open_needs(db: sqlite3.Connection, limit: int = LIMIT, offset: int = 0) -> Json:
     """Kitchen needs donors can fund, oldest first (site and need id order needs posted at the
     same moment)."""
-    rows, next_offset = _page(
+    rows, next_offset = page(
         db.execute(
             "SELECT * FROM remit_needs WHERE met_how IS NULL ORDER BY posted_at, site, need_id "
             "LIMIT ? OFFSET ?",

@@ -16,6 +16,7 @@ from services.remittance.account import Purpose
 from services.remittance.events import NeedId, Ref
 from services.remittance.reports import LIMIT
 from shared.envelope import ActorStr
+from shared.projection import Offset
 
 Id = Annotated[
     str,
@@ -196,7 +197,7 @@ class Page(Request):
     ``next_offset`` is where the next page starts, ``null`` after the last."""
 
     limit: int = Field(default=LIMIT, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=10_000_000)
+    offset: Offset = 0
 
 
 class DonorPage(Page):

@@ -28,6 +28,7 @@ from services.requests.events import (
     Urgency,
 )
 from shared.ids import UUID7_PATTERN, timestamp_ms
+from shared.projection import Offset
 
 _UUID7 = re.compile(UUID7_PATTERN)
 _LATEST_ID_MS = int(datetime(9999, 1, 1, tzinfo=UTC).timestamp() * 1000)
@@ -140,8 +141,7 @@ class ListRequests(Query):
         | None
     ) = None
     limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=10_000_000)
-    """Rows to skip: the next page starts at the previous offset plus its limit."""
+    offset: Offset = 0
 
 
 class ShowRequest(Query):
@@ -177,8 +177,8 @@ class SetAvailability(Command):
 class ListVolunteers(Query):
     area_id: Id | None = None
     limit: int = Field(default=200, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=10_000_000)
-    """Rows to skip: the next page starts at the previous offset plus its limit. Load changes as
+    offset: Offset = 0
+    """Load changes as
     claims come and go, so a page is a view of that moment: read it again for the current order."""
 
 

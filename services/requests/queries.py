@@ -14,6 +14,7 @@ from typing import Any
 from services.requests import inputs
 from services.requests.matching import Candidate, Need, Suggestion, suggest
 from services.requests.site import Settings
+from shared.projection import page
 
 _REQUEST_COLUMNS = (
     "request_id, category, urgency, ward, area_id, household_size, status, volunteer_id,"
@@ -28,11 +29,11 @@ def _rows(db: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> lis
     return [dict(row) for row in db.execute(sql, params).fetchall()]
 
 
-def page(rows: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
-    """A page of a list asked for with ``limit + 1``: the extra row says whether there is more (a
-    full page alone cannot say). ``next_offset`` is the next page's offset, null after the last."""
-    more = len(rows) > limit
-    return {"items": rows[:limit], "next_offset": offset + limit if more else None}
+def _page(rows: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
+    """``{"items", "next_offset"}``: rows read with ``limit + 1``; the next offset null after the
+    last page."""
+    items, next_offset = page(rows, limit, offset)
+    return {"items": items, "next_offset": next_offset}
 
 
 def list_requests(db: sqlite3.Connection, query: inputs.ListRequests) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def list_requests(db: sqlite3.Connection, query: inputs.ListRequests) -> dict[st
     # or skip requests opened in the same millisecond.
     sql += f" ORDER BY {URGENCY_ORDER}, opened_at, request_id LIMIT ? OFFSET ?"
     rows = _rows(db, sql, (*params, query.limit + 1, query.offset))
-    return page(rows, query.limit, query.offset)
+    return _page(rows, query.limit, query.offset)
 
 
 def show_request(db: sqlite3.Connection, request_id: str) -> dict[str, Any] | None:
@@ -95,7 +96,7 @@ def volunteer_load(db: sqlite3.Connection, query: inputs.ListVolunteers) -> dict
     for row in rows:
         row["available"], row["resting"] = bool(row["available"]), bool(row["resting"])
         row["at_limit"] = row["active"] >= row["max_claims"]
-    return page(rows, query.limit, query.offset)
+    return _page(rows, query.limit, query.offset)
 
 
 def candidates(db: sqlite3.Connection) -> list[Candidate]:
