@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from services.requests.events import CATEGORIES, URGENCIES
 from services.requests.subscribers import subject
 from shared import cliclient
+from shared.currencies import to_minor
+from shared.decider import Refused
 from shared.deployment import Deployment
 from shared.ids import uuid7
 
@@ -472,11 +474,11 @@ def _kitchens(parser: argparse.ArgumentParser) -> None:
     need.add_argument("--unit", required=True, choices=UNITS)
     need.add_argument(
         "--cost",
-        type=int,
         required=True,
-        help="estimated cost in ISO 4217 minor units (300,000.00 MMK is 30000000)",
+        help="estimated cost in the currency's own units, as on a price list: 300000 or "
+        "300000.00 for 300,000 MMK (the same as every `aidmesh remit` amount)",
     )
-    need.add_argument("--currency", required=True, help="e.g. MMK, USD")
+    need.add_argument("--currency", required=True, help="an ISO 4217 code, e.g. MMK, SDG, USD")
     met = _action(sub, "need-met", "meet_need", _met, "a need was met")
     met.add_argument("kitchen_id")
     met.add_argument("need_id")
@@ -519,13 +521,20 @@ def _meals(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _need(args: argparse.Namespace) -> dict[str, Any]:
+    """The cost is typed in major units, as a price and every `remit` amount is, and sent in the
+    minor units events carry: taking minor units here let 300000 MMK go out as 3,000.00 MMK, a
+    need a hundred times too small on every donor's page."""
+    try:
+        cost = to_minor(args.cost, args.currency)
+    except Refused as refusal:
+        raise SystemExit(f"aidmesh: --cost {args.cost!r}: {refusal}") from None
     return {
         "kitchen_id": args.kitchen_id,
         "need_id": args.need_id,
         "item": args.item,
         "quantity": args.quantity,
         "unit": args.unit,
-        "estimated_cost_minor": args.cost,
+        "estimated_cost_minor": cost,
         "currency": args.currency,
     }
 

@@ -28,6 +28,7 @@ from nats.aio.client import Client as NATS
 
 from services.requests.events import CATEGORIES, URGENCIES
 from services.requests.subscribers import subject
+from shared.currencies import format_minor
 from shared.deployment import Deployment
 from shared.subjects import HUB
 
@@ -403,7 +404,7 @@ async def show(day: Day, hub: NATS | None) -> None:
         for meals in kitchen["meals"]:
             print(f"    {meals['day']}: planned {meals['planned']}, served {meals['served']}")
         for need in kitchen["open_needs"]:
-            cost = f"~{need['estimated_cost_minor'] / 100:,.2f} {need['currency']}"
+            cost = f"~{format_minor(need['estimated_cost_minor'], need['currency'])}"
             print(f"    needs {need['quantity']} {need['unit']} {need['item']} ({cost})")
     directory = (await day.ask("list_directory", {}))["result"]
     print("\nsignposting directory (referrals today):")

@@ -27,6 +27,7 @@ from services.requests.events import (
     Unit,
     Urgency,
 )
+from shared.currencies import CURRENCIES
 from shared.ids import UUID7_PATTERN, timestamp_ms
 from shared.projection import Offset
 
@@ -55,7 +56,18 @@ Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9][0-9 ()-]{4,23}$")]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 NeedText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 Quantity = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def _known_currency(value: str) -> str:
+    if value not in CURRENCIES:
+        raise ValueError(
+            "must be an ISO 4217 code the remittance ledger knows, such as MMK, SDG or USD "
+            "(a need priced in any other could never be funded)"
+        )
+    return value
+
+
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency)]
 ItemName = Annotated[Item, StringConstraints(strip_whitespace=True)]
 """Trimmed: stock is kept by item name, and ``rice `` would otherwise be a second, unreachable
 ``rice`` (the dashboard shows it, stock-out of ``rice`` finds none)."""

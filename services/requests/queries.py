@@ -14,6 +14,7 @@ from typing import Any
 from services.requests import inputs
 from services.requests.matching import Candidate, Need, Suggestion, suggest
 from services.requests.site import Settings
+from shared.currencies import major
 from shared.projection import page
 
 _REQUEST_COLUMNS = (
@@ -23,6 +24,10 @@ _REQUEST_COLUMNS = (
 URGENCY_ORDER = (
     "CASE urgency WHEN 'critical' THEN 0 WHEN 'urgent' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
 )
+
+
+def _money(minor: int, currency: str) -> dict[str, str]:
+    return {"amount": major(minor, currency), "currency": currency}
 
 
 def _rows(db: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -142,12 +147,17 @@ def kitchen_dashboard(
             " ORDER BY day",
             (kid, since),
         )
-        needs = _rows(
-            db,
-            "SELECT need_id, item, quantity, unit, estimated_cost_minor, currency, posted_at"
-            " FROM kt_needs WHERE kitchen_id = ? AND status = 'open' ORDER BY posted_at",
-            (kid,),
-        )
+        needs = [
+            # The cost also as people read it (and as remittance shows it to donors), beside the
+            # minor units the events carry.
+            need | {"estimated_cost": _money(need["estimated_cost_minor"], need["currency"])}
+            for need in _rows(
+                db,
+                "SELECT need_id, item, quantity, unit, estimated_cost_minor, currency, posted_at"
+                " FROM kt_needs WHERE kitchen_id = ? AND status = 'open' ORDER BY posted_at",
+                (kid,),
+            )
+        ]
         out.append(
             {
                 "kitchen_id": kid,

@@ -380,6 +380,7 @@ async def test_a_kitchen_posts_needs_and_serves_meals_on_the_contract_subject(
     assert board["stock"] == {"rice": "100.5 kg"}
     assert board["meals"] == [{"day": today, "planned": 280, "served": 270}]
     assert board["open_needs"][0]["estimated_cost_minor"] == 300000
+    assert board["open_needs"][0]["estimated_cost"] == {"amount": "3000.00", "currency": "MMK"}
     await ok(nc, SITE, "meet_need", command(kitchen_id="k-w2", need_id="n-rice", how="funded"))
     error = await refused(
         nc, SITE, "meet_need", command(kitchen_id="k-w2", need_id="n-rice", how="funded")

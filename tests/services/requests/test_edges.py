@@ -181,6 +181,7 @@ async def test_bad_input_on_the_command_line_is_refused_clearly_and_changes_noth
     assert json.loads(fine.stdout)["status"] == "open"
     before = await footprint(net, running)
     base = ["requests", "create", "--area", "w1-b", "--name", NAME]
+    need = ["kitchens", "need", "k1", "--item", "rice", "--quantity", "5", "--unit", "kg"]
     for args, code, words in [
         ([*base, "--category", "fishing"], 2, "invalid choice: 'fishing'"),
         ([*base, "--category", "food", "--household", "four"], 2, "invalid int value"),
@@ -197,6 +198,8 @@ async def test_bad_input_on_the_command_line_is_refused_clearly_and_changes_noth
             1,
             "quantity",
         ),
+        ([*need, "--cost", "12.5", "--currency", "JPY"], 1, "JPY has 0 decimal places"),
+        ([*need, "--cost", "300000", "--currency", "XYZ"], 1, "XYZ is not a currency"),
     ]:
         done = await cli(net, *args)
         assert done.returncode == code, (args, done.stdout, done.stderr)

@@ -48,3 +48,48 @@ def test_meals_served_default_to_the_kitchens_own_today(
         cli._meals(argparse.Namespace(kitchen_id="k1", meals=1, day="2026-11-20"))["day"]
         == "2026-11-20"
     )
+
+
+def _need_args(cost: str, currency: str) -> argparse.Namespace:
+    return argparse.Namespace(
+        kitchen_id="k1",
+        need_id=None,
+        item="rice",
+        quantity=200,
+        unit="kg",
+        cost=cost,
+        currency=currency,
+    )
+
+
+@pytest.mark.parametrize(
+    ("cost", "currency", "minor"),
+    [
+        ("300000", "MMK", 30_000_000),
+        ("180.50", "USD", 18_050),
+        ("300000", "JPY", 300_000),
+        ("12.345", "KWD", 12_345),
+        ("0", "SDG", 0),
+    ],
+)
+def test_a_needs_cost_is_typed_as_on_a_price_list(cost: str, currency: str, minor: int) -> None:
+    """In the currency's own units, as every `remit` amount: the CLI took minor units, so a lead
+    typing 300000 for 300,000 kyat posted a need of 3,000.00 MMK to every donor's page."""
+    assert cli._need(_need_args(cost, currency))["estimated_cost_minor"] == minor
+
+
+@pytest.mark.parametrize(
+    ("cost", "currency", "words"),
+    [
+        ("300000.5", "JPY", "JPY has 0 decimal places"),
+        ("1,000", "MMK", "digits with an optional"),
+        ("-5", "MMK", "cannot be negative"),
+        ("100", "XYZ", "not a currency"),
+    ],
+)
+def test_a_cost_that_is_no_amount_is_refused_before_anything_is_sent(
+    cost: str, currency: str, words: str
+) -> None:
+    with pytest.raises(SystemExit) as refused:
+        cli._need(_need_args(cost, currency))
+    assert words in str(refused.value)

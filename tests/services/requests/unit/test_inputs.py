@@ -89,3 +89,23 @@ def test_public_text_keeps_its_words_and_loses_the_spaces_around_them() -> None:
         == "Kyaik Ka San"
     )
     assert inputs.DefineArea.model_validate({**area, "name": "Café ဆန် 3"}).name == "Café ဆန် 3"
+
+
+def _need(currency: str) -> dict[str, Any]:
+    return {
+        "command_id": uuid7(),
+        **WHO,
+        "kitchen_id": "k1",
+        "item": "rice",
+        "quantity": 200,
+        "unit": "kg",
+        "estimated_cost_minor": 30_000_000,
+        "currency": currency,
+    }
+
+
+@pytest.mark.parametrize("currency", ["XYZ", "MMKS", "mmk", "BTC"])
+def test_a_need_is_priced_in_a_currency_the_ledger_knows(currency: str) -> None:
+    """A need in a code the remittance ledger does not know was posted and could never be funded."""
+    _refused(inputs.PostNeed, _need(currency), "currency")
+    assert inputs.PostNeed.model_validate(_need("SDG")).currency == "SDG"
