@@ -432,7 +432,7 @@ class SiteSummary:
     its own, which is what the hub's converges to once the link is back."""
 
     name = "site_summary"
-    version = 2
+    version = 3
 
     def create(self, db: sqlite3.Connection) -> None:
         _create(
@@ -454,17 +454,32 @@ class SiteSummary:
                 PRIMARY KEY (site, kitchen_id, need_id));
             CREATE TABLE IF NOT EXISTS sm_alerts (
                 site TEXT, ward TEXT, alerts INTEGER, PRIMARY KEY (site, ward));
+            CREATE TABLE IF NOT EXISTS sm_sites (site TEXT PRIMARY KEY, latest_event_at TEXT);
             """,
         )
 
     def drop(self, db: sqlite3.Connection) -> None:
         _drop(
-            db, "sm_requests", "sm_volunteers", "sm_meals", "sm_kitchens", "sm_needs", "sm_alerts"
+            db,
+            "sm_requests",
+            "sm_volunteers",
+            "sm_meals",
+            "sm_kitchens",
+            "sm_needs",
+            "sm_alerts",
+            "sm_sites",
         )
 
     def apply(self, db: sqlite3.Connection, event: Envelope[EventPayload], seq: int) -> None:
         site, agg = event.site, event.aggregate_id
         payload = event.payload
+        # The newest fact from the site: while it is cut off, the hub's counts are as of then. The
+        # time the thing happened, not when it arrived, so both ends agree once the link is back.
+        db.execute(
+            "INSERT INTO sm_sites VALUES (?, ?) ON CONFLICT DO UPDATE"
+            " SET latest_event_at = max(latest_event_at, excluded.latest_event_at)",
+            (site, stamp(event.occurred_at)),
+        )
         status = _summary_status(payload)
         if status is not None:
             db.execute(
@@ -552,7 +567,7 @@ class SiteReadModels:
     Each event goes to the model of its aggregate kind, and to the summary."""
 
     name = "requests_site"
-    version = 3
+    version = 4
     """Bump when any part's ``apply`` changes meaning."""
 
     def __init__(self) -> None:

@@ -192,7 +192,8 @@ def directory(db: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def site_summary(db: sqlite3.Connection, site: str | None, today: date) -> list[dict[str, Any]]:
     """Per site: counts by status, open counts by category, urgency and ward, volunteers, meals,
-    needs and alerts. Nothing finer than a ward; no ids."""
+    needs and alerts, and when the newest of the facts they count happened (at the hub, while a
+    site is cut off, that says how old its counts are). Nothing finer than a ward; no ids."""
     sites = [
         r[0]
         for r in db.execute(
@@ -219,8 +220,10 @@ def _summary_of(db: sqlite3.Connection, site: str, today: date) -> dict[str, Any
         " FROM sm_meals WHERE site = ?",
         (today.isoformat(), site),
     ).fetchone()
+    latest = db.execute("SELECT latest_event_at FROM sm_sites WHERE site = ?", (site,)).fetchone()
     return {
         "site": site,
+        "latest_event_at": latest[0] if latest else None,
         "requests": _counts(
             db,
             "SELECT status, count(*) FROM sm_requests WHERE site = ? GROUP BY 1 ORDER BY 1",

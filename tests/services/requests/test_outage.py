@@ -66,6 +66,9 @@ async def test_a_cut_off_site_keeps_working_and_the_hub_summary_converges(tmp_pa
             return bool(rows) and sum(rows[0]["requests"].values()) == 30  # type: ignore[attr-defined]
 
         await wait_until(site_settled, timeout=60, step=0.2)
+        (cut_off,) = await ok(net.nc(HUB), HUB, "site_summary", {"site": SITE})
+        (at_site,) = await site_summary()
+        assert cut_off["latest_event_at"] < at_site["latest_event_at"], "the hub says how old"
         await net.link(SITE).up()
         expected = await site_summary()
         assert expected[0]["requests"] == {"open": 21, "claimed": 6, "fulfilled": 3}
