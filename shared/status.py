@@ -34,6 +34,10 @@ class StreamStatus:
     consumers: dict[str, int] = field(default_factory=dict)  # durable -> pending
 
 
+SILENT_AFTER_S = 5.0
+"""A healthy source is heard at least every second (JetStream's source heartbeats)."""
+
+
 @dataclass
 class LinkStatus:
     """One field site's link to the hub."""
@@ -50,8 +54,17 @@ class LinkStatus:
     outages: int | None = None
 
     @property
+    def silent(self) -> bool:
+        """The hub has heard nothing from the site's sources for a while, though it may still see
+        the connection: a frozen link (a dish that lost its satellite) keeps the leaf connection
+        until pings time out, about a minute, while nothing crosses."""
+        return self.last_contact_s is not None and self.last_contact_s > SILENT_AFTER_S
+
+    @property
     def in_sync(self) -> bool:
-        return self.connected and self.waiting_up == 0 and self.waiting_down == 0
+        return (
+            self.connected and not self.silent and self.waiting_up == 0 and self.waiting_down == 0
+        )
 
 
 @dataclass
@@ -131,7 +144,8 @@ async def link_status(
     if hub_nc is None:
         return link
     contexts = await _contexts(hub_nc)
-    link.last_contact_s = 0.0 if link.connected else await _last_contact(hub_nc, end.site, contexts)
+    heard = await _last_contact(hub_nc, end.site, contexts)
+    link.last_contact_s = 0.0 if heard is None and link.connected else heard
     if site_nc is None:
         return link
     up = down = 0
@@ -156,8 +170,9 @@ async def _contexts(hub_nc: NATS) -> list[str]:
 
 
 async def _last_contact(hub_nc: NATS, site: str, contexts: list[str]) -> float | None:
-    """Seconds since the hub last heard from the site's sources (the only clock that keeps running
-    during an outage: lag reads 0 and error stays empty)."""
+    """Seconds since the hub last heard from the site's sources: the only clock that keeps running
+    during an outage (lag reads 0 and error stays empty), and the only one that notices a frozen
+    link while the leaf connection still stands. None before a source was ever heard."""
     best: float | None = None
     js = hub_nc.jetstream()
     for ctx in contexts:
@@ -204,6 +219,7 @@ def as_dict(statuses: list[SiteStatus]) -> list[dict[str, Any]]:
         d = asdict(s)
         if s.link is not None:
             d["link"]["in_sync"] = s.link.in_sync
+            d["link"]["silent"] = s.link.silent
         out.append(d)
     return out
 
@@ -222,6 +238,12 @@ def _bytes(value: int | None) -> str:
     return str(value)
 
 
+def _contact(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    return "now" if seconds <= SILENT_AFTER_S else f"{seconds:.0f} s ago"
+
+
 def render(statuses: list[SiteStatus]) -> str:
     lines = [time.strftime("%Y-%m-%d %H:%M:%S")]
     for s in statuses:
@@ -229,15 +251,12 @@ def render(statuses: list[SiteStatus]) -> str:
         lines.append(f"{s.site}  {s.url}  server {state}")
         if s.link is not None:
             lk = s.link
-            contact = (
-                "now"
-                if lk.connected
-                else ("never" if lk.last_contact_s is None else f"{lk.last_contact_s:.0f} s ago")
-            )
             verdict = "in sync" if lk.in_sync else "NOT in sync"
+            sees = "sees" if lk.connected else "does NOT see"
+            silent = ", but hears nothing (a frozen link?)" if lk.connected and lk.silent else ""
             lines.append(
-                f"  link {lk.state}, hub {'sees' if lk.connected else 'does NOT see'} the site, "
-                f"last contact {contact}: {verdict}"
+                f"  link {lk.state}, hub {sees} the site{silent}, "
+                f"last contact {_contact(lk.last_contact_s)}: {verdict}"
             )
             lag = "" if not lk.lag_s else f" (oldest waiting {lk.lag_s:.0f} s)"
             lines.append(

@@ -16,6 +16,7 @@ from shared.ids import uuid7
 from shared.linksim import Mode
 from shared.projector import ProjectionRunner
 from shared.sites import Sites
+from shared.status import LinkStatus
 from shared.subjects import AggregateRef
 from tests.sitekit import assert_holds_exactly, read_stream, running_sites, wait_until, write
 from tests.tally import Increment, TallyProjection, registry, tally
@@ -203,3 +204,46 @@ async def test_a_site_added_at_run_time_syncs_without_restarts(tmp_path: Path) -
         )
         await wait_until(lambda: _hub_has(net, 20), timeout=30)
         assert_holds_exactly(await read_stream(net.nc("hub"), "TALLY_HUB"), written)
+
+
+async def test_status_tells_a_frozen_link_while_the_hub_still_sees_the_connection(
+    tmp_path: Path,
+) -> None:
+    """A frozen link keeps its leaf connection for about a minute, until pings time out; status
+    read that minute as "last contact now" and "in sync". The source's own activity clock says
+    how long the hub has heard nothing."""
+    from shared.status import SiteStatus, link_status, render
+
+    async with running_sites(tmp_path, sites=("dili",)) as net:
+        dep = net.deployment
+        dili = next(s for s in dep.sites if s.site == "dili")
+
+        async def now() -> LinkStatus:
+            return await link_status(dep, dili, net.nc("hub"), net.nc("dili"))
+
+        await write(net.nc("dili"), "dili", [AggregateRef("tally", "tally", uuid7(), "dili")], 3)
+        await wait_until(lambda: _in_sync(now()), timeout=30, step=0.2)
+        await wait_until(lambda: _heard(now()), timeout=30, step=0.2)  # the source has run
+        await net.link("dili").down("freeze")
+        await wait_until(lambda: _silent(now()), timeout=30, step=0.5)
+        frozen = await now()
+        assert not frozen.in_sync
+        assert frozen.last_contact_s is not None and frozen.last_contact_s > 5
+        text = render([SiteStatus("dili", dili.url, True, link=frozen)])
+        if frozen.connected:  # the usual case this early: the leaf has not timed out yet
+            assert "hears nothing (a frozen link?)" in text, text
+        assert "last contact now" not in text, text
+        await net.link("dili").up()
+        await wait_until(lambda: _in_sync(now()), timeout=60, step=0.2)
+
+
+async def _in_sync(status: Awaitable[LinkStatus]) -> bool:
+    return (await status).in_sync
+
+
+async def _heard(status: Awaitable[LinkStatus]) -> bool:
+    return bool((await status).last_contact_s)
+
+
+async def _silent(status: Awaitable[LinkStatus]) -> bool:
+    return (await status).silent
