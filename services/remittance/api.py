@@ -46,7 +46,7 @@ def _reads(app: FastAPI, h: Handlers) -> None:
     async def transfer_status(transfer_id: str) -> Reply:
         """A transfer's public state, amounts, timeline."""
         with h.read() as db:
-            return ok(reports.transfer(db, transfer_id))
+            return ok(reports.transfer(db, transfer_id.lower()))
 
     @app.get("/v1/groups/{group_id}/report", response_model=Reply, tags=["transparency"])
     async def group_report(group_id: str) -> Reply:

@@ -23,8 +23,12 @@ Id = Annotated[
     StringConstraints(
         pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-7[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$"
     ),
+    AfterValidator(str.lower),
 ]
-"""A UUIDv7 made by the client before sending."""
+"""A UUIDv7 made by the client before sending, in the lower case ids are kept in. A UUID is the
+same in either case (RFC 9562), and a treasurer may type one off a printed slip in capitals: kept as
+typed, the same transfer confirmed in capitals was a second, unrelated receipt, and the group held
+the same cash twice."""
 GroupId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 """A group's reference: a ``Ref`` without dots, because it is a token of the group's and its
 account's subjects (a dot would split the subject and fail deep in the store, as a server error)."""

@@ -992,3 +992,29 @@ async def test_the_queries_over_nats_take_the_same_pages(world: World) -> None:
 async def _ask(nc: NATS, command: str, payload: dict[str, Any]) -> Reply:
     msg = await nc.request(f"cmd.hub.remit.{command}", json.dumps(payload).encode(), timeout=20)
     return Reply.model_validate_json(msg.data)
+
+
+async def test_a_transfer_id_typed_in_capitals_is_the_same_transfer(world: World) -> None:
+    """A UUID is the same in either case: confirmed again in capitals (copied off a printed slip),
+    the same transfer was a second, unrelated receipt and the group held the same cash twice."""
+    await group(world)
+    await wait_until(lambda: _site_sees_group(world), timeout=30)
+    tid, cid = uuid7(), uuid7()
+    receipt = {
+        "confirmation_id": cid,
+        "group_id": GROUP,
+        "transfer_id": tid,
+        "amount": "40.00",
+        "currency": "USD",
+    }
+    first = await ok(world.site, "/v1/receipts", receipt)
+    again = await ok(world.site, "/v1/receipts", receipt | {"confirmation_id": cid.upper()})
+    assert again == first  # the same confirmation, retried
+    twice = await post(
+        world.site,
+        "/v1/receipts",
+        receipt | {"confirmation_id": uuid7(), "transfer_id": tid.upper()},
+    )
+    assert twice.status_code == 409, twice.text
+    assert twice.json()["error"]["code"] == "already_confirmed"
+    assert first["transfer_id"] == tid
