@@ -165,13 +165,24 @@ def site_fact_note(
     return transfer_ref(payload.transfer_id, event.site), command
 
 
+async def plan_site_fact(h: Handlers, event: Envelope[EventPayload]) -> Planned | None:
+    """The note on the transfer the fact names, found by its id: a group at another site than the
+    one the money was sent to (a treasurer who picked up the wrong slip) names a transfer whose
+    subject is not its own site's, and looking it up there found nothing, so the money it holds was
+    never flagged (``other_group``). A transfer the hub does not hold stays where the fact says."""
+    note = site_fact_note(event)
+    if note is None:
+        return None
+    ref, command = note
+    return Planned(h.transfers, await h.find_transfer(ref.id) or ref, command)
+
+
 def site_facts_reactor(nc: NATS, h: Handlers) -> Reactor:
     """At the hub: each receipt, correction or dispute a site recorded becomes a note on the
     transfer it names."""
 
     async def plan(event: Envelope[EventPayload]) -> Planned | None:
-        note = site_fact_note(event)
-        return Planned(h.transfers, *note) if note else None
+        return await plan_site_fact(h, event)
 
     return Reactor(
         nc,

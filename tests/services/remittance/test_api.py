@@ -17,13 +17,14 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js.errors import NoKeysError
 
+from services.remittance import postings
 from services.remittance.__main__ import prepare
 from services.remittance.api import hub_app, site_app
 from services.remittance.donations import Donations
 from services.remittance.donors import DonorBook
-from services.remittance.events import registry
+from services.remittance.events import ReceiptConfirmed, TransferDisputed, registry
 from services.remittance.expiry import ExpiryTimer
-from services.remittance.handlers import Handlers
+from services.remittance.handlers import Handlers, account_ref, transfer_ref
 from services.remittance.projections import (
     FlowsProjection,
     KitchenProjection,
@@ -32,12 +33,14 @@ from services.remittance.projections import (
 )
 from services.remittance.rails import ManualRail, SandboxRail
 from services.remittance.schemas import PledgeRequest
-from services.remittance.subscribers import serve_hub
+from services.remittance.subscribers import plan_site_fact, serve_hub
 from services.remittance.treasury import Treasury
 from shared.endpoints import Endpoints, Reply, answer
-from shared.ids import uuid7
+from shared.envelope import make_envelope
+from shared.ids import derived_id, uuid7
 from shared.natsserver import NatsServer
 from shared.projector import ProjectionRunner
+from shared.reactor import reaction_meta
 from shared.streams import SourceSpec, dead_letter_stream, ensure_stream, event_stream
 from shared.subjects import events_for_site, owned_subjects
 from shared.vault import Vault, master_key
@@ -1018,3 +1021,55 @@ async def test_a_transfer_id_typed_in_capitals_is_the_same_transfer(world: World
     assert twice.status_code == 409, twice.text
     assert twice.json()["error"]["code"] == "already_confirmed"
     assert first["transfer_id"] == tid
+
+
+async def test_a_receipt_by_a_group_at_another_site_is_flagged_on_the_transfer(
+    world: World,
+) -> None:
+    """The transfer's subject names the site its group is at; a treasurer at another site who
+    confirms it (the wrong slip) names the transfer, not that site. Looked up under the confirming
+    site it was not found, and the money the wrong group now held was never flagged."""
+    await group(world)
+    body = pledge_body()
+    tid = body["transfer_id"]
+    await ok(world.hub, "/v1/pledges", body)
+    await ok(
+        world.hub,
+        "/v1/fundings",
+        {"funding_id": uuid7(), "transfer_id": tid, "collector_ref": "c-1", "amount": "50"}
+        | {"currency": "USD"},
+    )
+    await ok(
+        world.hub,
+        "/v1/dispatches",
+        {"dispatch_id": uuid7(), "transfer_id": tid, "channel": "agent", "agent_ref": "a-1"}
+        | {"fee": "0", "rate": "1", "to_currency": "USD"},
+    )
+    cid = uuid7()
+    elsewhere = make_envelope(
+        ReceiptConfirmed(
+            group_id="ygn-kitchen",
+            confirmation_id=cid,
+            transfer_id=tid,
+            amount_minor=5000,
+            currency="USD",
+            received_at=datetime.now(UTC),
+            postings=postings.receipt(tid, "ygn-kitchen", "USD", 5000),
+        ),
+        event_id=derived_id(cid, 0),
+        aggregate=account_ref("ygn-kitchen", "yangon-north"),
+        occurred_at=datetime.now(UTC),
+        actor="treasurer",
+        correlation_id=cid,
+    )
+    hub = world.donations.h
+    planned = await plan_site_fact(hub, elsewhere)
+    assert planned is not None
+    assert planned.ref == transfer_ref(tid, "dili")
+    outcome = await hub.transfers.handle(
+        planned.ref, planned.command, reaction_meta(elsewhere, "hub")
+    )
+    assert outcome.state.status == "disputed"
+    assert [
+        e.payload.reason for e in outcome.events if isinstance(e.payload, TransferDisputed)
+    ] == ["other_group"]
