@@ -54,8 +54,9 @@ class Donations:
     async def register_group(self, req: RegisterGroupRequest) -> Json:
         if not await self.h.linked(req.site):
             raise Refused(
-                f"no site {req.site!r} is linked to this hub: its treasurer could never confirm "
-                "a receipt (add the site first, or check the spelling)",
+                f"no field site {req.site!r} is linked to this hub: its treasurer could never "
+                "confirm a receipt (a group is registered at the field site where its treasurer "
+                "works; add the site first, or check the spelling)",
                 code="unknown_site",
             )
         command = RegisterGroup(req.group_id, req.site, req.label)

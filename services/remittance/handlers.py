@@ -101,11 +101,12 @@ class Handlers:
         self._transfer_sites: OrderedDict[str, AggregateRef] = OrderedDict()
 
     async def linked(self, site: str) -> bool:
-        """Whether the site's events reach this hub: its stream is a source of the hub's ledger
-        stream (the topology adds one per site). A group registered at a site that is not, or at
-        a typo of one, could never confirm a receipt."""
+        """Whether the site is a field site whose events reach this hub: its stream is a source of
+        the hub's ledger stream (the topology adds one per site). A group registered at a site
+        that is not, at a typo of one, or at the hub itself (no treasurer's commands are served
+        there), could never confirm a receipt: the money would sit in transit for ever."""
         if site == HUB:
-            return True
+            return False
         try:
             wanted = stream_name(CONTEXT, site)
         except InvalidName:  # "all" is a site's shape but names every site, not one

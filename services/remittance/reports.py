@@ -223,8 +223,8 @@ def _group(db: sqlite3.Connection, group_id: str, here: str | None) -> sqlite3.R
         raise NotFound("no group with this id is registered", code="unknown_group")
     if here is not None and here not in (HUB, group["site"]):
         raise Refused(
-            f"group {group_id} keeps its accounts at {group['site']}, not {here}: ask there "
-            "or at the hub",
+            f"group {group_id} keeps its accounts at {group['site']}, not {here}: ask there, "
+            "or at the hub (`aidmesh remit ... --site hub`)",
             code="wrong_site",
         )
     return group

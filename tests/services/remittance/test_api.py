@@ -89,8 +89,13 @@ async def world(
     from_hub = tuple(SourceSpec("REMIT_HUB", f) for f in events_for_site("remit", "dili"))
     await ensure_stream(js, event_stream("remit", "dili", sources=from_hub))  # one server: local
     # and the hub sources the site, as the topology links it (a group can be registered there)
-    from_dili = (SourceSpec("REMIT_DILI", owned_subjects("remit", "dili")),)
-    await ensure_stream(js, event_stream("remit", "hub", sources=from_dili))
+    # a second field site, with no service of its own here: a group can be registered there
+    await ensure_stream(js, event_stream("remit", "baucau"))
+    from_sites = tuple(
+        SourceSpec(f"REMIT_{site.upper()}", owned_subjects("remit", site))
+        for site in ("dili", "baucau")
+    )
+    await ensure_stream(js, event_stream("remit", "hub", sources=from_sites))
     await ensure_stream(js, dead_letter_stream("hub"))
     await ensure_stream(js, dead_letter_stream("dili"))
     runners = []
@@ -728,7 +733,7 @@ async def test_a_pledge_retried_after_its_kitchen_need_was_met_gets_the_same_ans
 async def test_a_group_is_registered_only_at_a_site_linked_to_the_hub(world: World) -> None:
     """A typo of a site, or a site not yet linked, could never confirm a receipt: money pledged to
     the group would sit in transit for ever."""
-    for site in ("dilli", "all"):
+    for site in ("dilli", "all", "hub"):
         refused = await post(
             world.hub,
             "/v1/groups",
@@ -806,19 +811,20 @@ async def test_another_sites_group_is_refused_at_a_site_not_shown_holding_nothin
 ) -> None:
     """Every site knows every group, but holds only its own groups' accounts: asked at the wrong
     site, a group's balance and report read as registered and empty."""
-    body = {"registration_id": uuid7(), "group_id": "hub-kitchen", "site": "hub", "label": "H"}
-    await ok(world.hub, "/v1/groups", body)
+    body = {"registration_id": uuid7(), "group_id": "baucau-kitchen", "site": "baucau"}
+    await ok(world.hub, "/v1/groups", body | {"label": "B"})
 
     async def known_at_the_site() -> bool:
-        return (await world.site.get("/v1/groups/hub-kitchen/report")).status_code != 404
+        return (await world.site.get("/v1/groups/baucau-kitchen/report")).status_code != 404
 
     await wait_until(known_at_the_site)
-    for path in ("/v1/groups/hub-kitchen/balance", "/v1/groups/hub-kitchen/report"):
+    for path in ("/v1/groups/baucau-kitchen/balance", "/v1/groups/baucau-kitchen/report"):
         response = await world.site.get(path)
         assert response.status_code == 409, response.text
         error = response.json()["error"]
-        assert error["code"] == "wrong_site" and "hub" in error["message"]
-    assert (await world.hub.get("/v1/groups/hub-kitchen/report")).status_code == 200
+        assert error["code"] == "wrong_site" and "baucau" in error["message"]
+        assert "--site hub" in error["message"]  # the hub's HTTP API serves no balance
+    assert (await world.hub.get("/v1/groups/baucau-kitchen/report")).status_code == 200
 
 
 async def _funded(world: World) -> str:
