@@ -57,7 +57,8 @@ class Treasury:
 
     def _same_group(self, transfer_id: str, group_id: str) -> None:
         """When the site already knows the transfer (the link was up since it was pledged), a
-        confirmation for another group is a mistake caught here; offline, the hub catches it."""
+        confirmation or a dispute by another group is a mistake caught here; offline, the hub
+        catches it."""
         with self.h.read() as db:
             row = db.execute(
                 "SELECT group_id FROM remit_transfers WHERE transfer_id = ?", (transfer_id,)
@@ -123,6 +124,7 @@ class Treasury:
 
     async def dispute(self, req: DisputeRequest) -> Json:
         await self.h.group_here(req.group_id)
+        self._same_group(req.transfer_id, req.group_id)
         reported_at = at(req.reported_at, req.dispute_id)
         command = ReportDispute(
             req.group_id, req.dispute_id, req.transfer_id, req.reason, reported_at

@@ -451,7 +451,7 @@ async def test_an_unbalanced_event_is_dead_lettered_and_the_ledger_carries_on(wo
     assert status.json()["result"]["state"] == "pledged"
 
 
-async def test_the_site_refuses_a_confirmation_for_a_transfer_sent_to_another_group(
+async def test_the_site_refuses_a_confirmation_or_dispute_for_a_transfer_sent_to_another_group(
     world: World,
 ) -> None:
     await group(world)
@@ -478,6 +478,18 @@ async def test_the_site_refuses_a_confirmation_for_a_transfer_sent_to_another_gr
     )
     assert wrong.status_code == 409
     assert wrong.json()["error"]["code"] == "wrong_group"
+    disputed = await post(
+        world.site,
+        "/v1/disputes",
+        {
+            "dispute_id": uuid7(),
+            "group_id": "other-kitchen",
+            "transfer_id": body["transfer_id"],
+            "reason": "nothing_arrived",
+        },
+    )
+    assert disputed.status_code == 409, disputed.text  # nor dispute what is not its own
+    assert disputed.json()["error"]["code"] == "wrong_group"
 
 
 async def _site_has(world: World, text: str) -> bool:
