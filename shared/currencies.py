@@ -53,18 +53,19 @@ def exponent(currency: str) -> int:
     return places
 
 
-def to_minor(text: str, currency: str) -> int:
-    """A decimal string in major units ("100.50") as minor units, or a refusal that says why. Zero
-    and size limits are the caller's: a fee may be nothing, a ledger caps what it moves."""
+def to_minor(text: str, currency: str, what: str = "the amount") -> int:
+    """A decimal string in major units ("100.50") as minor units, or a refusal that says why (and
+    of what: "the fee cannot be negative"). Zero and size limits are the caller's: a fee may be
+    nothing, a ledger caps what it moves."""
     places = exponent(currency)
     if not isinstance(text, str):
-        raise Refused('an amount must be a string such as "100.50"', code="invalid_amount")
+        raise Refused(f'{what} must be a string such as "100.50"', code="invalid_amount")
     value = text.strip()
     if value.startswith("-"):
-        raise Refused("an amount cannot be negative", code="negative_amount")
+        raise Refused(f"{what} cannot be negative", code="negative_amount")
     if not _AMOUNT.fullmatch(value):
         raise Refused(
-            'an amount must be digits with an optional decimal point, such as "100.50" '
+            f'{what} must be digits with an optional decimal point, such as "100.50" '
             "(no signs, spaces, commas or exponents)",
             code="invalid_amount",
         )
@@ -74,7 +75,7 @@ def to_minor(text: str, currency: str) -> int:
     if given > places:
         raise Refused(
             f"{currency} has {places} decimal place{'s' if places != 1 else ''}; "
-            f"the amount has {given}",
+            f"{what} has {given}",
             code="too_many_decimals",
         )
     if len(whole) > MAX_DIGITS:

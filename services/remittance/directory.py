@@ -33,7 +33,10 @@ def decide(command: RegisterGroup, state: Group) -> Sequence[EventPayload]:
         if (state.site, state.label) == (command.site, command.label):
             return []
         raise Refused(
-            f"group {command.group_id} is already registered at {state.site}", code="conflict"
+            f"group {command.group_id} is already registered at {state.site} as "
+            f"{state.label!r}; a registration is never changed (a group at another site, or "
+            "under another name, is registered under a new group id)",
+            code="conflict",
         )
     return [GroupRegistered(group_id=command.group_id, site=command.site, label=command.label)]
 

@@ -7,8 +7,8 @@ same id gets the same acceptance (and the transfer's state as it is now).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime, timedelta
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from services.remittance import money, reports
@@ -47,9 +47,15 @@ def _reply(ref: AggregateRef, state: Transfer, **extra: object) -> Json:
 
 
 class Donations:
-    def __init__(self, handlers: Handlers, rails: Mapping[str, Rail] | None = None) -> None:
+    def __init__(
+        self,
+        handlers: Handlers,
+        rails: Mapping[str, Rail] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.h = handlers
         self.rails: dict[str, Rail] = dict(rails or {})
+        self.clock = clock
 
     async def register_group(self, req: RegisterGroupRequest) -> Json:
         if not await self.h.linked(req.site):
@@ -98,6 +104,15 @@ class Donations:
             rail=req.rail,
         )
         ref = transfer_ref(req.transfer_id, group.site)
+        if existing is None and expires <= self.clock():
+            # A pledge queued on a donor's device for days arrives past its own deadline: the
+            # collector would be told to take money "before" a time gone by, and the timer would
+            # void the pledge at once. A retry of a pledge already made still answers as it did.
+            raise Refused(
+                f"this pledge's deadline ({expires.isoformat()}) has already passed: pledge again "
+                "(a new pledge, with a new id)",
+                code="deadline_passed",
+            )
         if existing is None:
             self.h.transfers.assume_new(ref)
         elif existing != ref:
@@ -162,7 +177,7 @@ class Donations:
         if state.terms is None:
             raise Refused("no transfer with this id has been pledged", code="unknown_transfer")
         sent_in = state.terms.currency
-        fee = money.parse_amount(req.fee, sent_in, allow_zero=True)
+        fee = money.parse_amount(req.fee, sent_in, allow_zero=True, what="the fee")
         to_currency = req.to_currency or sent_in
         money.exponent(to_currency)
         if req.rate is None and to_currency != sent_in:
@@ -172,7 +187,11 @@ class Donations:
             )
         rate = "1" if req.rate is None else req.rate.strip()  # as if given: one idempotency key
         money.parse_rate(rate)
-        delivered = money.parse_amount(req.delivered, to_currency) if req.delivered else None
+        delivered = (
+            money.parse_amount(req.delivered, to_currency, what="the delivered amount")
+            if req.delivered
+            else None
+        )
         dispatched_at = at(req.dispatched_at, req.dispatch_id)
         command = Dispatch(
             dispatch_id=req.dispatch_id,

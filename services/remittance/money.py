@@ -33,12 +33,15 @@ MAX_BALANCE = 10**17
 _RATE = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,12})?$")
 
 
-def parse_amount(text: str, currency: str, *, allow_zero: bool = False) -> int:
-    """A decimal string in major units ("100.50") to minor units, or a refusal that says why.
-    ``allow_zero`` for the few amounts that may be nothing (a fee, a receipt corrected to zero)."""
-    minor = to_minor(text, currency)
+def parse_amount(
+    text: str, currency: str, *, allow_zero: bool = False, what: str = "the amount"
+) -> int:
+    """A decimal string in major units ("100.50") to minor units, or a refusal that says why and
+    of what. ``allow_zero`` for the few amounts that may be nothing (a fee, a receipt corrected to
+    zero)."""
+    minor = to_minor(text, currency, what)
     if not (allow_zero and minor == 0):
-        check_minor(minor, currency)
+        check_minor(minor, currency, what)
     return minor
 
 

@@ -1091,3 +1091,38 @@ async def test_a_receipt_by_a_group_at_another_site_is_flagged_on_the_transfer(
     assert [
         e.payload.reason for e in outcome.events if isinstance(e.payload, TransferDisputed)
     ] == ["other_group"]
+
+
+async def test_a_new_pledge_past_its_own_deadline_is_refused_and_nothing_is_stored(
+    world: World,
+) -> None:
+    """Queued on a device for five days, a pledge open for 72 hours arrives dead: the collector was
+    told to take the money "before" a time gone by."""
+    await group(world)
+    five_days_ago = int((datetime.now(UTC) - timedelta(days=5)).timestamp() * 1000)
+    digits = f"{five_days_ago:012x}" + uuid7().replace("-", "")[12:]  # a UUIDv7 made back then
+    made = "-".join((digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:]))
+    body = pledge_body(transfer_id=made)
+    before = len(await world.stored())
+    late = await post(world.hub, "/v1/pledges", body)
+    assert late.status_code == 409, late.text
+    assert late.json()["error"]["code"] == "deadline_passed"
+    assert len(await world.stored()) == before
+    fresh = await ok(world.hub, "/v1/pledges", body | {"transfer_id": uuid7()})
+    assert fresh["state"] == "pledged"
+
+
+async def test_a_negative_fee_is_refused_by_name(world: World) -> None:
+    tid = await _funded(world)
+    dispatch = {"dispatch_id": uuid7(), "transfer_id": tid, "channel": "agent", "agent_ref": "a"}
+    refused = await post(world.hub, "/v1/dispatches", dispatch | {"fee": "-1", "rate": "1"})
+    assert refused.json()["error"]["code"] == "negative_amount"
+    assert refused.json()["error"]["message"] == "the fee cannot be negative"
+
+
+async def test_a_groups_registration_is_never_changed_and_says_so(world: World) -> None:
+    await group(world)
+    relabel = {"registration_id": uuid7(), "group_id": GROUP, "site": "dili", "label": "New"}
+    refused = await post(world.hub, "/v1/groups", relabel)
+    assert refused.json()["error"]["code"] == "conflict"
+    assert "never changed" in refused.json()["error"]["message"]
