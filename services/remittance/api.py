@@ -89,14 +89,14 @@ def hub_app(h: Handlers, donations: Donations, donors: DonorBook | None) -> Fast
         Sent again with the same ``registration_id`` and details, it answers the same reference
         and stores nothing; other details are ``conflict``; after a forget, ``forgotten``."""
         if donors is None:
-            raise Refused("the donor vault is not available here", code="unavailable")
+            raise Refused("the donor vault is not available here", code="no_donor_vault")
         return ok(await donors.register(body))
 
     @app.delete("/v1/donors/{donor_ref}", response_model=Reply, tags=["donors"])
     async def forget_donor(donor_ref: str) -> Reply:
         """Crypto-shreds the donor's contact; the ledger keeps the pseudonymous reference."""
         if donors is None:
-            raise Refused("the donor vault is not available here", code="unavailable")
+            raise Refused("the donor vault is not available here", code="no_donor_vault")
         return ok(await donors.forget(donor_ref))
 
     @app.get("/v1/donors/{donor_ref}/transfers", response_model=Reply, tags=["donors"])

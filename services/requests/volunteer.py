@@ -211,7 +211,9 @@ def _take(command: TakeClaim, state: VolunteerState) -> Sequence[EventPayload]:
     if state.resting:
         raise Refused(f"{who} is resting; a coordinator or {who} can end the rest", code="resting")
     if not state.available:
-        raise Refused(f"{who} has marked themself unavailable", code="unavailable")
+        # Not plain "unavailable": that is the code of a service or store that does not answer
+        # (retry later), and a script would have retried a refusal that stands.
+        raise Refused(f"{who} has marked themself unavailable", code="volunteer_unavailable")
     limit = state.limit(command.site_default)
     if len(state.active) >= limit:
         raise Refused(

@@ -69,3 +69,27 @@ async def test_a_server_that_is_not_there_is_an_answer_at_once() -> None:
     assert not reply.ok and reply.error is not None
     assert reply.error.code == "unavailable"
     assert show(reply, as_json=False) == 2
+
+
+def test_a_refusal_that_stands_is_not_read_as_nothing_answering() -> None:
+    """A volunteer who marked themself unavailable was refused with code ``unavailable``, the code
+    of a server that does not answer: the CLI exited 2 and a script would have retried."""
+    from services.requests.events import VolunteerAvailabilityChanged, VolunteerRegistered
+    from services.requests.volunteer import TakeClaim, volunteer_decider
+    from shared.decider import Refused
+    from shared.endpoints import failure
+
+    state = volunteer_decider.fold(
+        [
+            VolunteerRegistered(
+                volunteer_id="vol-1", ward="w1", area_id="w1", skills=("food",), command_id="c1"
+            ),
+            VolunteerAvailabilityChanged(available=False, command_id="c2"),
+        ]
+    )
+    try:
+        volunteer_decider.decide(TakeClaim("claim-1", "r1", 3), state)
+    except Refused as refusal:
+        assert show(failure(refusal), as_json=False) == 1
+    else:
+        raise AssertionError("an unavailable volunteer took a claim")

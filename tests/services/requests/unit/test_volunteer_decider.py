@@ -114,7 +114,7 @@ def test_a_resting_volunteer_gets_no_new_work() -> None:
 def test_an_unavailable_volunteer_gets_no_new_work() -> None:
     away = VolunteerAvailabilityChanged(available=False, command_id="c-away")
     given(volunteer_decider, registered, away).when(TakeClaim("claim-1", "r1", 3)).refused(
-        "unavailable"
+        "volunteer_unavailable"
     )
 
 
