@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import linksim, plugins
+from shared.cliclient import ExactParser
 from shared.deployment import Deployment, DeploymentFileError, var_dir
 from shared.subjects import HUB, InvalidName, site_id
 
@@ -21,10 +22,10 @@ MAX_BASE_PORT = 65535 - 4100  # the plan's highest offset is 4000 plus one per s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ExactParser(
         prog="aidmesh", description="Mutual-aid coordination across intermittent links."
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.commands(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run the hub, the field sites and every service locally")
     up.add_argument("--var", type=Path, default=None, help="data directory (default ./var)")

@@ -3,12 +3,13 @@ send a command over NATS request-reply, print the answer or the refusal in one s
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import nats
 from nats.errors import NoRespondersError, NoServersError
@@ -16,6 +17,23 @@ from nats.errors import TimeoutError as NatsTimeout
 
 from shared.deployment import Deployment
 from shared.endpoints import Reply
+
+
+class ExactParser(argparse.ArgumentParser):
+    """Takes options only as spelled. argparse's default prefix matching read ``--site dili`` as
+    ``--sites dili`` on a command that has ``--sites`` and no ``--site`` (a comms channel opened
+    for one site instead of being sent to one). Subcommand parsers inherit the class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def commands(self, **kwargs: Any) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        """``add_subparsers``, typed as every ``register(subparsers)`` takes it (the action's type
+        is invariant); the parsers it makes are ExactParsers all the same."""
+        return cast(
+            "argparse._SubParsersAction[argparse.ArgumentParser]", self.add_subparsers(**kwargs)
+        )
 
 
 def site_url(site: str) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from services.comms import addresses
+from services.comms.events import MAX_ATTACHMENT_BYTES
 from shared import cliclient
 from shared.cliclient import send, site_url
 from shared.deployment import Deployment
@@ -40,7 +41,13 @@ def _sites(text: str) -> list[str]:
 
 
 def _site_of(address: str, fallback: str | None) -> str:
-    site = addresses.site_of(address) if addresses.is_address(address) else None
+    if not addresses.is_address(address):
+        # Said before it was "has no site", for person:Ana@dili: the capital was at fault.
+        raise SystemExit(
+            f"aidmesh: {address!r} is not an address: person:NAME@SITE or role:NAME@SITE, the "
+            "name in lower-case letters, digits, '.', '_' or '-' (or site:SITE, channel:NAME, all)"
+        )
+    site = addresses.site_of(address)
     if site is None and fallback is None:
         raise SystemExit(f"aidmesh: say which site with --site (the address {address!r} has none)")
     return fallback or str(site)
@@ -258,7 +265,16 @@ def _alert_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--severity", choices=["info", "warning", "urgent", "evacuate"], default="warning"
     )
     p.add_argument("--area", type=_sites, default=[], help="sites (default: every site)")
-    p.add_argument("--channel", default=None, help="seal it with this channel's key")
+    sealing = p.add_mutually_exclusive_group()
+    sealing.add_argument(
+        "--channel", default="main", help="channel whose key seals it (default main)"
+    )
+    sealing.add_argument(
+        "--public",
+        action="store_true",
+        help="send the text in clear, for every server on the way to store and show: never a "
+        "name, a phone or an address",
+    )
     _common(p)
     p.set_defaults(handler=_raise)
 
@@ -286,7 +302,7 @@ def _send(args: argparse.Namespace) -> int:
         "body": text,
         "attachments": [_upload(site, args.channel, Path(f)) for f in args.attach],
     }
-    if args.lifetime:
+    if args.lifetime is not None:  # 0s is given, and refused by the service, not the default
         payload["lifetime_seconds"] = args.lifetime
     return call(site, "send", payload, args.json, _fields)
 
@@ -304,6 +320,17 @@ def _http(site: str, method: str, path: str, body: bytes | None = None) -> tuple
 
 
 def _upload(site: str, channel: str, path: Path) -> dict[str, Any]:
+    # Checked here: the service refuses an oversize upload as it streams and closes the
+    # connection, which reached the sender as "connection reset by peer".
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SystemExit(f"aidmesh: cannot read {str(path)!r}: {exc.strerror}") from None
+    if not 0 < size <= MAX_ATTACHMENT_BYTES:
+        raise SystemExit(
+            f"aidmesh: {str(path)!r} is {size:,} bytes; an attachment is 1 byte to "
+            f"{MAX_ATTACHMENT_BYTES // 2**20} MB"
+        )
     media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     query = urllib.parse.urlencode({"channel": channel, "media_type": media_type})
     data, _ = _http(site, "PUT", f"/attachments?{query}", path.read_bytes())
@@ -349,7 +376,7 @@ def _resend(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {"message_id": uuid7(), "original": args.message_id}
     if args.priority:
         payload["priority"] = args.priority
-    if args.lifetime:
+    if args.lifetime is not None:  # 0s is given, and refused by the service, not the default
         payload["lifetime_seconds"] = args.lifetime
     return call(args.site or HUB, "resend", payload, args.json, _fields)
 
@@ -394,7 +421,9 @@ def _raise(args: argparse.Namespace) -> int:
         "severity": args.severity,
         "text": args.text,
         "area": args.area,
-        "channel": args.channel,
+        # Sealed unless asked otherwise, as messages are: an alert is typed in a hurry, and an
+        # "evacuate Joana Belo, Rua Lecidere 9" in clear sat in every site's stream and board.
+        "channel": None if args.public else args.channel,
     }
     return call(_site_of(args.by, args.site), "raise_alert", payload, args.json, _fields)
 

@@ -546,8 +546,8 @@ def _met(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """This service's subcommands alone, parsed exactly as ``aidmesh`` parses them (``python -m
     services.requests.cli requests list``): usable while another service's plugin is broken."""
-    parser = argparse.ArgumentParser(prog="aidmesh")
-    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
+    parser = cliclient.ExactParser(prog="aidmesh")
+    register(parser.commands(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
     code: int = args.handler(args)
     return code
