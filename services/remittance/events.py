@@ -38,8 +38,12 @@ Status = Literal[
     "pledged", "funded", "sent", "received", "expired", "cancelled", "disputed", "resolved"
 ]
 """Public states a transfer event can carry; "disbursed" is read from the group's disbursements."""
-OUTCOMES: frozenset[str] = frozenset({"received", "expired", "cancelled", "resolved"})
-"""A transfer reaches at most one of these, and never leaves it."""
+OUTCOMES: frozenset[str] = frozenset({"expired", "cancelled", "resolved"})
+"""The irrevocable outcomes: a transfer reaches at most one of these, and never leaves it. "received"
+is not one of them: it holds while the group's own confirmations agree with what was sent, and a
+later fact of the group's (a correction, an additional receipt, a dispute) that makes them disagree
+takes the transfer back to "disputed", since otherwise money would sit in transit under a state that
+says it arrived."""
 
 
 class Posting(BaseModel):

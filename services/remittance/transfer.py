@@ -5,7 +5,9 @@ and voids itself at its deadline unless funded; once the money is sent it sits i
 in-transit account until the group's confirmations (facts from the site, noted here by a reactor)
 settle it, or a dispute is resolved by correcting entries. Site facts are never refused for arriving
 late or out of order: a receipt noted before the dispatch is matched when the dispatch is recorded,
-and one noted after the transfer was closed is kept (the ledger shows it) without reopening it.
+and one noted after the transfer was closed (expired, cancelled, resolved) is kept (the ledger shows
+it) without reopening it. "received" is not closed: it says the group's figures agree with what was
+sent, so the group's own later facts that make them disagree dispute the transfer again.
 
 Every command carries its client-made id; deciding it again with the same content decides nothing
 new (the original outcome stands), the same id with other content is refused as a conflict.
@@ -163,7 +165,11 @@ class Transfer:
     misdirected: frozenset[str] = frozenset()
     """Confirmations by another group than the one the money was pledged to."""
     dispute_open: bool = False
+    agreed: bool = False
+    """The group's figures have matched what was sent: a shortfall after that is the group saying
+    less arrived (a dispute), not money still on its way."""
     outcome: Status | None = None
+    """The irrevocable outcome (``events.OUTCOMES``), once reached."""
     settled: Mapping[str, int] = field(default_factory=dict)
     """Written off or owed at the resolution, per currency, that late money can still win back."""
     settled_into: str | None = None
@@ -552,14 +558,16 @@ def _recovery(
 
 
 def _dispute_if_needed(state: Transfer, status: Status, cause: str) -> list[EventPayload]:
-    """What arrived disagrees with what was sent (more, another currency, another group): open a
-    dispute."""
+    """What arrived disagrees with what was sent (more, another currency, another group, or less
+    once the group had confirmed it all): open a dispute, unless one is open already."""
     if status != "disputed" or state.dispute_open or state.terms is None:
         return []
-    if state.astray():
-        reason = "other_group"
-    elif state.sent is not None and any(c != state.sent.currency for c in state.received()):
+    if state.astray() or state.sent is None:
+        reason = "other_group"  # without a dispatch, only money astray disputes by itself
+    elif any(c != state.sent.currency for c in state.received()):
         reason = "other_currency"
+    elif state.outstanding().get(state.sent.currency, 0) > 0:
+        reason = "less_than_sent"
     else:
         reason = "more_than_sent"
     return [
@@ -573,7 +581,9 @@ def _dispute_if_needed(state: Transfer, status: Status, cause: str) -> list[Even
 
 
 def _status(state: Transfer) -> Status:
-    """The public state, from the facts; an outcome, once reached, never changes."""
+    """The public state, from the facts. An irrevocable outcome (expired, cancelled, resolved), once
+    reached, never changes; "received" holds only while the group's figures agree with what was
+    sent, and a shortfall once they had agreed is disputed rather than "sent" again."""
     if state.outcome is not None:
         return state.outcome
     if state.astray():
@@ -588,7 +598,7 @@ def _status(state: Transfer) -> Status:
     short = set(received) <= {state.sent.currency} and (
         received.get(state.sent.currency, 0) < state.sent.delivered_minor
     )
-    return "sent" if short and not state.dispute_open else "disputed"
+    return "sent" if short and not (state.dispute_open or state.agreed) else "disputed"
 
 
 def evolve(state: Transfer, event: EventPayload) -> Transfer:
@@ -673,6 +683,10 @@ def _did(state: Transfer, command_id: str, key: Key) -> Transfer:
 
 
 def _at(state: Transfer, status: Status) -> Transfer:
+    """The state an event leaves. Reaching "received" (the figures agree) closes whatever dispute
+    was open, so that a later disagreement opens one of its own, with its own reason."""
+    if status == "received":
+        state = replace(state, agreed=True, dispute_open=False)
     outcome = state.outcome or (status if status in OUTCOMES else None)
     return replace(state, status=status, outcome=outcome)
 

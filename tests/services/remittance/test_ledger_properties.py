@@ -5,7 +5,10 @@ with their ids and reused with other content. After every step:
 - every currency sums to zero over all postings everywhere;
 - no account breaks its balance rule (a group never below zero, a collector never below zero, a
   donor never refunded more than given, kitchens and purposes only ever receive);
-- each transfer reaches at most one outcome and never leaves it;
+- each transfer reaches at most one irrevocable outcome (expired, cancelled, resolved) and never
+  leaves it; "received" is not one: the group's later facts may dispute it again;
+- a transfer the hub says is received has nothing left in transit, once the hub has heard all its
+  sites' facts about it (no money stuck under a state that says it arrived);
 - the ledger read model, fed the same events, agrees; and a refused command changed nothing.
 
 Commands go through the real command handlers over the in-memory store (which has JetStream's
@@ -414,6 +417,18 @@ class LedgerMachine(RuleBasedStateMachine):
             if reached:
                 first = seen[reached[0]]
                 assert all(s == first for s in seen[reached[0] :]), (tid, seen)
+
+    @invariant()
+    def nothing_is_in_transit_for_a_received_transfer(self) -> None:
+        """Facts still on their way to the hub are not stuck, only not heard of yet: checked for the
+        transfers whose site facts have all been delivered."""
+        balances = self._balances()
+        for tid, (_, site, *_) in self.pledges.items():
+            if self.lanes.get(tid) or self._state(transfer_ref(tid, site)).status != "received":
+                continue
+            transit = postings.account(postings.TRANSIT, tid)
+            stuck = {c: a for (account, c), a in balances.items() if account == transit and a}
+            assert not stuck, (tid, stuck)
 
     @invariant()
     def the_ledger_read_model_agrees(self) -> None:

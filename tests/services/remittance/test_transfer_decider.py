@@ -21,11 +21,12 @@ from services.remittance.events import (
     TransferReceiptCorrected,
     TransferReceiptNoted,
 )
-from services.remittance.transfer import Expire, transfers
+from services.remittance.transfer import Expire, Transfer, transfers
 from tests.services.remittance.builders import (
     DELIVERED,
     T0,
     TRANSFER,
+    Given,
     cancel,
     dispatch,
     fund,
@@ -353,10 +354,19 @@ def test_a_receipt_after_expiry_is_kept_without_reopening_the_transfer() -> None
     assert event.status == "expired"  # type: ignore[attr-defined]
 
 
-def test_a_dispute_after_the_outcome_is_refused() -> None:
-    given(transfers, pledge(), fund(), dispatch(), note_receipt()).refused(
-        note_dispute(), "already_received"
+def test_a_dispute_after_an_irrevocable_outcome_is_refused() -> None:
+    given(transfers, pledge(), Expire(now=DEADLINE)).refused(note_dispute(), "already_expired")
+    given(transfers, pledge(), fund(), cancel()).refused(note_dispute(), "already_cancelled")
+    resolved = given(
+        transfers,
+        pledge(),
+        fund(),
+        dispatch(),
+        note_receipt(DELIVERED - 5),
+        note_dispute(),
+        resolve(),
     )
+    resolved.refused(note_dispute(), "already_resolved")
 
 
 def test_a_corrected_receipt_can_complete_the_transfer() -> None:
@@ -401,3 +411,122 @@ def test_money_confirmed_by_another_group_opens_a_dispute_until_corrected_away()
     fixed = state.after(note_correction(astray.confirmation_id, 0))
     (event,) = fixed.when(note_receipt())
     assert event.status == "received"  # type: ignore[attr-defined]
+
+
+# --- received holds while the group's own figures agree with what was sent -----------------------
+
+
+def received() -> tuple[Given[Any, Transfer], str]:
+    """A transfer whose group confirmed the full amount, and the id of that confirmation."""
+    full = note_receipt()
+    return given(transfers, pledge(), fund(), dispatch(), full), full.confirmation_id
+
+
+def test_a_received_transfer_corrected_to_nothing_is_disputed_as_less_than_sent() -> None:
+    """A typo fixed later: the money the status said arrived is back in transit, so the transfer
+    is disputed until the figures agree again or a resolution settles the transit account."""
+    state, confirmation = received()
+    corrected, disputed = state.when(note_correction(confirmation, 0))
+    assert isinstance(corrected, TransferReceiptCorrected)
+    assert corrected.status == "disputed"
+    assert isinstance(disputed, TransferDisputed)
+    assert (disputed.status, disputed.reason) == ("disputed", "less_than_sent")
+
+
+def test_a_shortfall_after_receipt_is_disputed_not_sent_again() -> None:
+    """Before the full amount is confirmed a part is money still on its way; once the group has
+    confirmed it all, its own lower figure says less arrived."""
+    state, confirmation = received()
+    _, disputed = state.when(note_correction(confirmation, DELIVERED - 1))
+    assert isinstance(disputed, TransferDisputed)
+    assert (disputed.status, disputed.reason) == ("disputed", "less_than_sent")
+
+
+def test_the_group_disputing_a_receipt_it_corrected_away_is_noted_and_can_be_resolved() -> None:
+    state, confirmation = received()
+    nothing = state.after(note_correction(confirmation, 0))
+    (event,) = nothing.when(note_dispute("nothing_arrived"))
+    assert isinstance(event, TransferDisputed)
+    assert (event.status, event.reason) == ("disputed", "nothing_arrived")
+    (resolved,) = nothing.after(note_dispute("nothing_arrived")).when(resolve())
+    assert isinstance(resolved, DisputeResolved)
+    assert resolved.status == "resolved"
+    assert legs(resolved) == {
+        (f"transit:{TRANSFER}", "MMK", -DELIVERED),
+        ("loss:agent-hundi-3", "MMK", DELIVERED),
+    }
+
+
+def test_a_group_disputing_a_received_transfer_reopens_it_with_its_own_reason() -> None:
+    state, _ = received()
+    (event,) = state.when(note_dispute("nothing_arrived"))
+    assert isinstance(event, TransferDisputed)
+    assert (event.status, event.reason) == ("disputed", "nothing_arrived")
+
+
+def test_more_confirmed_after_the_full_amount_is_disputed_as_more_than_sent() -> None:
+    state, _ = received()
+    noted, disputed = state.when(note_receipt(5))
+    assert isinstance(noted, TransferReceiptNoted)
+    assert isinstance(disputed, TransferDisputed)
+    assert (noted.status, disputed.reason) == ("disputed", "more_than_sent")
+
+
+def test_another_currency_confirmed_after_the_full_amount_is_disputed_as_other_currency() -> None:
+    state, _ = received()
+    noted, disputed = state.when(note_receipt(500, "USD"))
+    assert isinstance(disputed, TransferDisputed)
+    assert (noted.status, disputed.reason) == ("disputed", "other_currency")  # type: ignore[attr-defined]
+
+
+def test_money_another_group_confirmed_after_receipt_reopens_the_transfer() -> None:
+    state, _ = received()
+    noted, disputed = state.when(note_receipt(group_id="err-other"))
+    assert isinstance(disputed, TransferDisputed)
+    assert (noted.status, disputed.reason) == ("disputed", "other_group")  # type: ignore[attr-defined]
+
+
+def test_a_dispute_returns_to_received_when_a_correction_makes_the_figures_agree() -> None:
+    state, confirmation = received()
+    reopened = state.after(note_correction(confirmation, 0))
+    (event,) = reopened.when(note_correction(confirmation, DELIVERED))
+    assert isinstance(event, TransferReceiptCorrected)
+    assert event.status == "received"
+    reopened.after(note_correction(confirmation, DELIVERED)).refused(resolve(), "not_disputed")
+
+
+def test_an_excess_corrected_away_returns_the_transfer_to_received() -> None:
+    extra = note_receipt(5)
+    state = received()[0].after(extra)
+    assert state.state.status == "disputed"
+    (event,) = state.when(note_correction(extra.confirmation_id, 0))
+    assert event.status == "received"  # type: ignore[attr-defined]
+
+
+def test_figures_that_part_again_after_agreeing_again_open_a_new_dispute() -> None:
+    """Back at received, the earlier dispute is over: the next disagreement is a dispute of its own,
+    with its own reason, rather than one already open."""
+    extra = note_receipt(5)
+    state = received()[0].after(extra, note_correction(extra.confirmation_id, 0))
+    assert state.state.status == "received"
+    _, disputed = state.when(note_correction(extra.confirmation_id, 7))
+    assert isinstance(disputed, TransferDisputed)
+    assert (disputed.status, disputed.reason) == ("disputed", "more_than_sent")
+
+
+def test_resolving_a_received_transfer_is_refused_as_not_disputed() -> None:
+    received()[0].refused(resolve(), "not_disputed")
+
+
+def test_a_resolved_transfer_stays_resolved_when_the_figures_agree_later() -> None:
+    """Resolved is irrevocable: the money found after all wins back the write-off instead."""
+    state, confirmation = received()
+    closed = state.after(note_correction(confirmation, 0), resolve())
+    assert closed.state.status == "resolved"
+    corrected, recovered = closed.when(note_correction(confirmation, DELIVERED))
+    assert corrected.status == "resolved"  # type: ignore[attr-defined]
+    assert isinstance(recovered, ShortfallRecovered)
+    assert legs(recovered) == {
+        ("loss:agent-hundi-3", "MMK", -DELIVERED),
+        (f"transit:{TRANSFER}", "MMK", DELIVERED),
+    }
