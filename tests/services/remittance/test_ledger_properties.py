@@ -240,7 +240,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(
         i=transfer_ix,
         how=st.sampled_from(
-            ["exact", "exact", "exact", "short", "excess", "other_currency", "any"]
+            ["exact", "exact", "exact", "short", "excess", "other_currency", "other_group", "any"]
         ),
         additional=st.booleans(),
         amount=st.integers(1, 10**7),
