@@ -159,7 +159,7 @@ def site_fact_note(
                 payload.currency,
             )
         case ReceiptDisputed():
-            command = NoteDispute(payload.dispute_id, payload.reason)
+            command = NoteDispute(payload.dispute_id, payload.reason, payload.group_id)
         case _:
             return None
     return transfer_ref(payload.transfer_id, event.site), command

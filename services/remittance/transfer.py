@@ -115,6 +115,8 @@ class NoteCorrection:
 class NoteDispute:
     dispute_id: str
     reason: str
+    group_id: str
+    """The group that reported it: only the transfer's own group can dispute it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,6 +495,13 @@ def _note_correction(c: NoteCorrection, state: Transfer) -> Sequence[EventPayloa
 
 def _note_dispute(c: NoteDispute, state: Transfer) -> Sequence[EventPayload]:
     terms = _terms(state)
+    if c.group_id != terms.group_id:
+        # Any group's site can record a dispute naming any transfer id; only the group the money
+        # was pledged to knows what reached it. The reactor logs this and moves on.
+        raise Refused(
+            "this transfer was pledged to another group: only that group can dispute it",
+            code="wrong_group",
+        )
     if _seen(state, c.dispute_id, ("dispute", c.reason)):
         return []
     if state.outcome is not None:

@@ -88,8 +88,8 @@ def note_receipt(amount: int = DELIVERED, currency: str = "MMK", **kw: Any) -> N
     return NoteReceipt(**(base | kw))
 
 
-def note_dispute(reason: str = "less_than_sent") -> NoteDispute:
-    return NoteDispute(dispute_id=uuid7(), reason=reason)
+def note_dispute(reason: str = "less_than_sent", group_id: str = GROUP) -> NoteDispute:
+    return NoteDispute(dispute_id=uuid7(), reason=reason, group_id=group_id)
 
 
 def note_correction(confirmation_id: str, amount: int, currency: str = "MMK") -> NoteCorrection:

@@ -9,6 +9,7 @@ with their ids and reused with other content. After every step:
   leaves it; "received" is not one: the group's later facts may dispute it again;
 - a transfer the hub says is received has nothing left in transit, once the hub has heard all its
   sites' facts about it (no money stuck under a state that says it arrived);
+- a dispute reported by another group than the transfer's changes nothing at the hub;
 - the ledger read model, fed the same events, agrees; and a refused command changed nothing.
 
 Commands go through the real command handlers over the in-memory store (which has JetStream's
@@ -47,6 +48,7 @@ from services.remittance.transfer import (
     Dispatch,
     Expire,
     Fund,
+    NoteDispute,
     Pledge,
     Resolve,
     Transfer,
@@ -322,6 +324,24 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         self._do(self.sites[site], account_ref(group, site), command, meta)
 
+    @precondition(lambda self: bool(self.pledges))
+    @rule(i=transfer_ix)
+    def dispute_by_another_group(self, i: int) -> None:
+        """Another group of the transfer's site reports a dispute about it (a mistyped transfer
+        id): the hub must not mark the transfer disputed (checked in ``_react``)."""
+        found = self._transfer(i)
+        if found is None:
+            return
+        group, site = self.pledges[found[0]][0], self.pledges[found[0]][1]
+        others = [g for g, s in sorted(GROUPS.items()) if s == site and g != group]
+        if not others:
+            return
+        meta = self._meta()
+        command = ReportDispute(
+            others[0], meta.command_id, found[0], "nothing_arrived", meta.occurred_at
+        )
+        self._do(self.sites[site], account_ref(others[0], site), command, meta)
+
     # --- the link, retries and mistakes -------------------------------------------------------
 
     @precondition(lambda self: any(self.lanes.values()))
@@ -355,10 +375,13 @@ class LedgerMachine(RuleBasedStateMachine):
         note = site_fact_note(envelope)
         assert note is not None
         ref, command = note
+        before = len(self._events())
         with contextlib.suppress(Refused):
             self.loop.run_until_complete(
                 self.hub.handle(ref, command, reaction_meta(envelope, "hub"))
             )
+        if isinstance(command, NoteDispute) and command.group_id != self.pledges[ref.id][0]:
+            assert len(self._events()) == before, "another group's dispute took effect"
 
     @precondition(lambda self: bool(self.accepted))
     @rule(n=pick)

@@ -11,6 +11,7 @@ import pytest
 from services.remittance.events import (
     DisputeResolved,
     Posting,
+    ReceiptDisputed,
     ShortfallRecovered,
     TransferCancelled,
     TransferDispatched,
@@ -21,9 +22,14 @@ from services.remittance.events import (
     TransferReceiptCorrected,
     TransferReceiptNoted,
 )
-from services.remittance.transfer import Expire, Transfer, transfers
+from services.remittance.handlers import account_ref, transfer_ref
+from services.remittance.subscribers import site_fact_note
+from services.remittance.transfer import Expire, NoteDispute, Transfer, transfers
+from shared.envelope import make_envelope
+from shared.ids import uuid7
 from tests.services.remittance.builders import (
     DELIVERED,
+    SITE,
     T0,
     TRANSFER,
     Given,
@@ -530,3 +536,40 @@ def test_a_resolved_transfer_stays_resolved_when_the_figures_agree_later() -> No
         ("loss:agent-hundi-3", "MMK", -DELIVERED),
         (f"transit:{TRANSFER}", "MMK", DELIVERED),
     }
+
+
+# --- only the transfer's own group can dispute it -------------------------------------------------
+
+
+@pytest.mark.parametrize("reached", ["sent", "received"])
+def test_a_dispute_reported_by_another_group_is_refused(reached: str) -> None:
+    """The hub's reactor logs the refusal: the transfer stays as it was, nothing to resolve."""
+    receipts = [note_receipt()] if reached == "received" else []
+    state = given(transfers, pledge(), fund(), dispatch(), *receipts)
+    assert state.state.status == reached
+    refusal = state.refused(note_dispute("nothing_arrived", group_id="err-other"), "wrong_group")
+    assert "err-other" not in refusal.message  # errors never echo input
+    state.refused(resolve(), "not_disputed")
+
+
+def test_the_hub_notes_a_sites_dispute_with_the_group_that_reported_it() -> None:
+    reported = ReceiptDisputed(
+        group_id="err-other",
+        dispute_id=uuid7(),
+        transfer_id=TRANSFER,
+        reason="nothing_arrived",
+        reported_at=T0,
+    )
+    event = make_envelope(
+        reported,
+        event_id=uuid7(),
+        aggregate=account_ref("err-other", SITE),
+        occurred_at=T0,
+        actor="treasurer",
+        correlation_id=uuid7(),
+    )
+    note = site_fact_note(event)
+    assert note is not None
+    ref, command = note
+    assert ref == transfer_ref(TRANSFER, SITE)
+    assert command == NoteDispute(reported.dispute_id, "nothing_arrived", "err-other")
