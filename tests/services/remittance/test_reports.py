@@ -37,6 +37,7 @@ from tests.services.remittance.builders import (
     T0,
     TRANSFER,
     confirm,
+    correct,
     disburse,
     dispatch,
     fund,
@@ -209,6 +210,42 @@ def test_the_treasurer_sees_whose_money_is_left_and_what_is_on_its_way() -> None
     (left,) = balance["unspent_by_transfer"]
     assert (left["transfer_id"], left["amount"]) != (TRANSFER, "51.00")
     assert left["amount"] == "51.00"
+
+
+def test_a_transfer_shows_disputed_while_the_groups_corrected_figures_disagree() -> None:
+    """The read model keeps each transfer event's status, so a received transfer whose group
+    corrects its confirmation down reads as disputed, and as received once corrected back."""
+    hub, site = InMemoryEventStore("hub"), InMemoryEventStore(SITE)
+    th, ah = CommandHandler(hub, transfers), CommandHandler(site, accounts)
+    full = confirm()
+    facts = [full, *(correct(full.confirmation_id, n) for n in (0, 1, DELIVERED))]
+    shown: list[Json] = []
+
+    def meta(n: int) -> CommandMeta:
+        return CommandMeta(uuid7(), "tester", T0 + timedelta(hours=n))
+
+    async def run() -> None:
+        for n, command in enumerate((pledge(), fund(), dispatch())):
+            await th.handle(transfer_ref(TRANSFER, SITE), command, meta(n))
+        for n, fact in enumerate(facts, start=3):
+            await ah.handle(account_ref(GROUP, SITE), fact, meta(n))
+            stored = site.all_events()[-1]
+            note = site_fact_note(stored.envelope)
+            assert note is not None
+            await th.handle(note[0], note[1], reaction_meta(stored.envelope, "hub"))
+            events = [e.envelope for store in (hub, site) for e in store.all_events()]
+            shown.append(reports.transfer(project(events), TRANSFER))
+
+    asyncio.run(run())
+    assert [s["state"] for s in shown] == ["received", "disputed", "disputed", "received"]
+    assert shown[1]["dispute_reason"] == "less_than_sent"
+    assert [t["state"] for t in shown[-1]["timeline"]][3:] == [
+        "received",
+        "disputed",  # the correction to nothing
+        "disputed",  # the dispute it opened
+        "disputed",  # the correction to 0.01
+        "received",  # the correction back to the full amount
+    ]
 
 
 def test_another_sites_kitchen_with_the_same_ids_stays_its_own() -> None:
