@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 from services.remittance import postings
@@ -34,9 +35,17 @@ def money(amount: int | None, currency: str | None) -> Json | None:
     return {"amount": major(amount, currency), "currency": currency}
 
 
-def public_state(status: str, received: int, disbursed: int) -> str:
-    """The transfer's public state: "disbursed" once the group has spent all it received of it."""
-    if status in ("received", "resolved") and received > 0 and disbursed >= received:
+def amounts(totals: Mapping[str, int]) -> list[Json]:
+    """Amounts in several currencies, one entry each, by currency: never added together, since
+    no rate is ever applied to a balance. Nothing (or a receipt corrected to nothing) is left out."""
+    return [money(v, c) or {} for c, v in sorted(totals.items()) if v]
+
+
+def public_state(status: str, received: Mapping[str, int], disbursed: Mapping[str, int]) -> str:
+    """The transfer's public state: "disbursed" once the group has spent all it received of it,
+    in every currency it arrived in (a second currency can arrive with an additional receipt)."""
+    spent_all = all(disbursed.get(c, 0) >= v for c, v in received.items())
+    if status in ("received", "resolved") and any(received.values()) and spent_all:
         return "disbursed"
     return status
 
@@ -44,6 +53,11 @@ def public_state(status: str, received: int, disbursed: int) -> str:
 def _sum(db: sqlite3.Connection, sql: str, *args: object) -> int:
     row = db.execute(sql, args).fetchone()
     return int(row[0] or 0)
+
+
+def _by_currency(db: sqlite3.Connection, sql: str, *args: object) -> dict[str, int]:
+    """``sql`` selects (currency, total) rows."""
+    return {row[0]: int(row[1] or 0) for row in db.execute(sql, args)}
 
 
 def transfer(db: sqlite3.Connection, transfer_id: str) -> Json:
@@ -57,9 +71,17 @@ def transfer(db: sqlite3.Connection, transfer_id: str) -> Json:
 
 def _transfer(db: sqlite3.Connection, row: sqlite3.Row) -> Json:
     tid = row["transfer_id"]
-    received = _sum(db, "SELECT SUM(amount) FROM remit_receipts WHERE transfer_id = ?", tid)
-    disbursed = _sum(db, "SELECT SUM(amount) FROM remit_allocations WHERE transfer_id = ?", tid)
-    got_in = row["delivered_currency"] or _receipt_currency(db, tid)
+    received = _by_currency(
+        db,
+        "SELECT currency, SUM(amount) FROM remit_receipts WHERE transfer_id = ? GROUP BY currency",
+        tid,
+    )
+    disbursed = _by_currency(
+        db,
+        "SELECT d.currency, SUM(a.amount) FROM remit_allocations a JOIN remit_disbursements d "
+        "USING (disbursement_id) WHERE a.transfer_id = ? GROUP BY d.currency",
+        tid,
+    )
     label = db.execute("SELECT label FROM remit_groups WHERE group_id = ?", (row["group_id"],))
     found = label.fetchone()
     return {
@@ -74,8 +96,8 @@ def _transfer(db: sqlite3.Connection, row: sqlite3.Row) -> Json:
         "rate": row["rate"],
         "channel": row["channel"],
         "delivered": money(row["delivered"], row["delivered_currency"]),
-        "received": money(received, got_in) if received else None,
-        "disbursed": money(disbursed, got_in) if disbursed else None,
+        "received": amounts(received),
+        "disbursed": amounts(disbursed),
         "dispute_reason": row["dispute_reason"],
         "resolution": row["resolution"],
         "timeline": [
@@ -87,13 +109,6 @@ def _transfer(db: sqlite3.Connection, row: sqlite3.Row) -> Json:
             )
         ],
     }
-
-
-def _receipt_currency(db: sqlite3.Connection, transfer_id: str) -> str | None:
-    row = db.execute(
-        "SELECT currency FROM remit_receipts WHERE transfer_id = ? LIMIT 1", (transfer_id,)
-    ).fetchone()
-    return str(row["currency"]) if row else None
 
 
 def donor_history(

@@ -9,7 +9,7 @@ import functools
 import json
 import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -198,10 +198,15 @@ def test_a_donors_report_follows_the_money_to_the_need_and_the_meals() -> None:
     assert report["given"] == [{"amount": "100.00", "currency": "GBP"}]
 
 
-def test_a_transfer_is_disbursed_once_all_it_brought_is_spent() -> None:
-    assert reports.public_state("received", 500, 500) == "disbursed"
-    assert reports.public_state("received", 500, 499) == "received"
-    assert reports.public_state("sent", 0, 0) == "sent"
+def test_a_transfer_is_disbursed_once_all_it_brought_is_spent_in_every_currency() -> None:
+    assert reports.public_state("received", {"MMK": 500}, {"MMK": 500}) == "disbursed"
+    assert reports.public_state("received", {"MMK": 500}, {"MMK": 499}) == "received"
+    both = {"MMK": 500, "USD": 5}
+    assert reports.public_state("received", both, {"MMK": 500}) == "received"
+    assert reports.public_state("received", both, {"MMK": 400, "USD": 105}) == "received"
+    assert reports.public_state("resolved", both, both) == "disbursed"
+    assert reports.public_state("received", {"MMK": 0}, {}) == "received"  # corrected to nothing
+    assert reports.public_state("sent", {}, {}) == "sent"
 
 
 def test_the_treasurer_sees_whose_money_is_left_and_what_is_on_its_way() -> None:
@@ -412,3 +417,121 @@ def test_open_needs_come_in_pages_ordered_by_time_then_site_and_need(limit: int)
     db = _many()
     needs = _all_pages(lambda lim, off: reports.open_needs(db, lim, off), "needs", limit)
     assert [n["need_id"] for n in needs] == sorted(f"need-{i}" for i in range(N))
+
+
+# --- several currencies for one transfer, and earmarked money --------------------------------
+
+
+class Books:
+    """A hub and the group's site over in-memory stores, for scenarios of a few commands: each
+    site fact is noted at the hub as its reactor would, and every event is kept in the order it
+    was written, as the hub's stream would hold them."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.hub, self.site = InMemoryEventStore("hub"), InMemoryEventStore(SITE)
+        self.transfers = CommandHandler(self.hub, transfers)
+        self.accounts = CommandHandler(self.site, accounts)
+        self.events: list[Envelope[EventPayload]] = []
+        self.clock = T0
+        self._run(
+            CommandHandler(self.hub, groups), group_ref(GROUP), RegisterGroup(GROUP, SITE, "G")
+        )
+
+    def close(self) -> None:
+        self.loop.close()
+
+    def _run(self, handler: CommandHandler[Any, Any, Any], ref: AggregateRef, command: Any) -> None:
+        self.clock += timedelta(hours=1)
+        outcome = self.loop.run_until_complete(
+            handler.handle(ref, command, CommandMeta(uuid7(), "tester", self.clock))
+        )
+        self.events += outcome.events
+
+    def at_hub(self, transfer_id: str, *commands: Any) -> None:
+        for command in commands:
+            self._run(self.transfers, transfer_ref(transfer_id, SITE), command)
+
+    def at_site(self, *commands: Any) -> None:
+        for command in commands:
+            before = len(self.events)
+            self._run(self.accounts, account_ref(GROUP, SITE), command)
+            for envelope in self.events[before:]:
+                note = site_fact_note(envelope)
+                if note is not None:
+                    outcome = self.loop.run_until_complete(
+                        self.transfers.handle(*note, reaction_meta(envelope, "hub"))
+                    )
+                    self.events += outcome.events
+
+    def kitchen(self, *facts: EventPayload) -> None:
+        self.events += kitchen_facts(
+            AggregateRef("requests", "kitchen", "kitchen-1", SITE), [*facts]
+        )
+
+    def read(self) -> sqlite3.Connection:
+        return project(self.events)
+
+
+@pytest.fixture
+def books() -> Iterator[Books]:
+    made = Books()
+    yield made
+    made.close()
+
+
+USD_10 = {"amount_minor": 1_000, "currency": "USD"}
+
+
+def send_usd(books: Books, transfer_id: str = TRANSFER, **kw: Any) -> None:
+    """10.00 USD pledged, funded and sent as USD (no conversion, no fee)."""
+    books.at_hub(
+        transfer_id,
+        pledge(transfer_id=transfer_id, **USD_10, **kw),
+        fund(**USD_10),
+        dispatch(fee_minor=0, rate="1", delivered_currency="USD"),
+    )
+
+
+def test_a_transfer_received_in_two_currencies_shows_each_and_never_their_sum(
+    books: Books,
+) -> None:
+    """5.00 USD and then 10,000.00 MMK arrived for a 10.00 USD transfer; 10,000.00 MMK was spent.
+    Added together they read as 10005.00 USD received and 10000.00 USD disbursed."""
+    send_usd(books)
+    books.at_site(
+        confirm(500, currency="USD"),
+        confirm(1_000_000, currency="MMK", additional=True),
+        disburse(1_000_000, purpose="cash_assistance", need_id=None),
+    )
+    status = reports.transfer(books.read(), TRANSFER)
+    assert status["received"] == [
+        {"amount": "10000.00", "currency": "MMK"},
+        {"amount": "5.00", "currency": "USD"},
+    ]
+    assert status["disbursed"] == [{"amount": "10000.00", "currency": "MMK"}]
+    assert status["state"] != "disbursed"  # the 5.00 USD is still unspent
+    (mine,) = reports.donor_report(books.read(), "donor-1")["transfers"]
+    assert (mine["received"], mine["disbursed"]) == (status["received"], status["disbursed"])
+
+
+def test_a_transfer_received_in_two_currencies_is_disbursed_once_both_are_spent(
+    books: Books,
+) -> None:
+    send_usd(books)
+    books.at_site(
+        confirm(1_000, currency="USD"),
+        confirm(1_000_000, currency="MMK", additional=True),
+        disburse(1_000_000, purpose="cash_assistance", need_id=None),
+    )
+    assert reports.transfer(books.read(), TRANSFER)["state"] == "received"
+    books.at_site(disburse(1_000, currency="USD", purpose="food", need_id=None))
+    status = reports.transfer(books.read(), TRANSFER)
+    assert status["state"] == "disbursed"
+    assert status["disbursed"] == status["received"]
+
+
+def test_a_transfer_nothing_has_reached_shows_empty_lists(books: Books) -> None:
+    send_usd(books)
+    status = reports.transfer(books.read(), TRANSFER)
+    assert (status["state"], status["received"], status["disbursed"]) == ("sent", [], [])
