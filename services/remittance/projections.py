@@ -97,6 +97,7 @@ _FLOWS = (
     "dispute_reason TEXT, resolution TEXT, updated_at TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS remit_transfers_donor ON remit_transfers (donor_ref)",
     "CREATE INDEX IF NOT EXISTS remit_transfers_due ON remit_transfers (status, expires_at)",
+    "CREATE INDEX IF NOT EXISTS remit_transfers_need ON remit_transfers (site, need_id)",
     "CREATE TABLE IF NOT EXISTS remit_timeline (transfer_id TEXT NOT NULL, seq INTEGER NOT NULL, "
     "event_type TEXT NOT NULL, status TEXT NOT NULL, occurred_at TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS remit_timeline_transfer ON remit_timeline (transfer_id, seq)",
@@ -108,6 +109,7 @@ _FLOWS = (
     "NOT NULL, site TEXT NOT NULL, amount INTEGER NOT NULL, currency TEXT NOT NULL, purpose TEXT "
     "NOT NULL, need_id TEXT, receipt_ref TEXT NOT NULL, disbursed_at TEXT NOT NULL, month TEXT NOT "
     "NULL)",
+    "CREATE INDEX IF NOT EXISTS remit_disbursements_need ON remit_disbursements (site, need_id)",
     "CREATE TABLE IF NOT EXISTS remit_allocations (disbursement_id TEXT NOT NULL, transfer_id TEXT "
     "NOT NULL, amount INTEGER NOT NULL, PRIMARY KEY (disbursement_id, transfer_id))",
     "CREATE INDEX IF NOT EXISTS remit_allocations_transfer ON remit_allocations (transfer_id)",

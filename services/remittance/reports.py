@@ -397,7 +397,10 @@ def _account_balance(row: sqlite3.Row) -> Json:
 
 def open_needs(db: sqlite3.Connection, limit: int = LIMIT, offset: int = 0) -> Json:
     """Kitchen needs donors can fund, oldest first (site and need id order needs posted at the
-    same moment)."""
+    same moment), each with what it has so far: ``pledged`` to it and ``disbursed`` to it, per
+    currency. A need stays here until its kitchen says it is met (``KitchenNeedMet``): the
+    estimate is only an estimate, so this service keeps no second notion of "met"; the figures let
+    a donor see that a need is already paid, or promised, before pledging to it."""
     rows, next_offset = page(
         db.execute(
             "SELECT * FROM remit_needs WHERE met_how IS NULL ORDER BY posted_at, site, need_id "
@@ -418,11 +421,36 @@ def open_needs(db: sqlite3.Connection, limit: int = LIMIT, offset: int = 0) -> J
                 "unit": row["unit"],
                 "ward": row["ward"],
                 "estimated_cost": money(row["estimated_cost"], row["currency"]),
+                "pledged": amounts(_pledged_to(db, row["site"], row["need_id"])),
+                "disbursed": amounts(_disbursed_to(db, row["site"], row["need_id"])),
             }
             for row in rows
         ],
         "next_offset": next_offset,
     }
+
+
+def _pledged_to(db: sqlite3.Connection, site: str, need_id: str) -> dict[str, int]:
+    """What donors promised the need, in their currencies: every pledge that may still bring money
+    (an expired or cancelled one never will). A need is its site's: so are the transfers to it."""
+    return _by_currency(
+        db,
+        "SELECT currency, SUM(amount) FROM remit_transfers WHERE site = ? AND need_id = ? "
+        "AND status NOT IN ('expired', 'cancelled') GROUP BY currency",
+        site,
+        need_id,
+    )
+
+
+def _disbursed_to(db: sqlite3.Connection, site: str, need_id: str) -> dict[str, int]:
+    """What the site's groups spent on the need, whoever's money it was."""
+    return _by_currency(
+        db,
+        "SELECT currency, SUM(amount) FROM remit_disbursements WHERE site = ? AND need_id = ? "
+        "GROUP BY currency",
+        site,
+        need_id,
+    )
 
 
 def need(db: sqlite3.Connection, need_id: str, site: str) -> Json | None:

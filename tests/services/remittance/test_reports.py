@@ -22,7 +22,7 @@ from services.remittance.handlers import account_ref, group_ref, transfer_ref
 from services.remittance.projections import FlowsProjection, KitchenProjection, LedgerProjection
 from services.remittance.reports import Json
 from services.remittance.subscribers import site_fact_note
-from services.remittance.transfer import transfers
+from services.remittance.transfer import Expire, transfers
 from services.requests.events import KitchenNeedMet, KitchenNeedPosted, MealsServed
 from shared.commands import CommandHandler, CommandMeta
 from shared.envelope import Envelope, EventPayload, make_envelope
@@ -36,6 +36,7 @@ from tests.services.remittance.builders import (
     SITE,
     T0,
     TRANSFER,
+    cancel,
     confirm,
     correct,
     disburse,
@@ -535,3 +536,59 @@ def test_a_transfer_nothing_has_reached_shows_empty_lists(books: Books) -> None:
     send_usd(books)
     status = reports.transfer(books.read(), TRANSFER)
     assert (status["state"], status["received"], status["disbursed"]) == ("sent", [], [])
+
+
+def need_posted(need_id: str, cost_minor: int) -> KitchenNeedPosted:
+    return KitchenNeedPosted(
+        need_id=need_id,
+        kitchen_id="kitchen-1",
+        item="rice",
+        quantity=200,
+        unit="kg",
+        estimated_cost_minor=cost_minor,
+        currency="MMK",
+        ward="w-7",
+    )
+
+
+def test_an_open_need_shows_what_was_pledged_and_disbursed_to_it_in_each_currency(
+    books: Books,
+) -> None:
+    """Paid in full (120,000.00 MMK against a 120,000.00 MMK estimate) the need stays open until
+    the kitchen says it is met; meanwhile donors see what it already has, and judge. Pledges that
+    expired or were cancelled bring nothing; a pledge to no need is no pledge to this one."""
+    books.kitchen(need_posted("need-rice", 12_000_000))
+    books.at_hub(TRANSFER, pledge(need_id="need-rice"), fund(), dispatch())  # 100.00 GBP
+    books.at_site(confirm(), disburse(12_000_000, need_id="need-rice"))
+    promised, cancelled, expired, general = uuid7(), uuid7(), uuid7(), uuid7()
+    books.at_hub(
+        promised, pledge(transfer_id=promised, need_id="need-rice", **USD_10)
+    )  # not funded yet: still a pledge
+    books.at_hub(cancelled, pledge(transfer_id=cancelled, need_id="need-rice"), cancel())
+    books.at_hub(
+        expired,
+        pledge(transfer_id=expired, need_id="need-rice"),
+        Expire(T0 + timedelta(days=4)),
+    )
+    books.at_hub(general, pledge(transfer_id=general))
+    (need,) = reports.open_needs(books.read())["needs"]
+    assert need["estimated_cost"] == {"amount": "120000.00", "currency": "MMK"}
+    assert need["pledged"] == [
+        {"amount": "100.00", "currency": "GBP"},
+        {"amount": "10.00", "currency": "USD"},
+    ]
+    assert need["disbursed"] == [{"amount": "120000.00", "currency": "MMK"}]
+    books.kitchen(KitchenNeedMet(need_id="need-rice", kitchen_id="kitchen-1", how="funded"))
+    assert reports.open_needs(books.read())["needs"] == []
+
+
+def test_a_need_of_the_same_id_at_another_site_shows_only_its_own_figures(books: Books) -> None:
+    books.kitchen(need_posted("need-rice", 12_000_000))
+    books.at_hub(TRANSFER, pledge(need_id="need-rice"), fund(), dispatch())
+    books.at_site(confirm(), disburse(12_000_000, need_id="need-rice"))
+    elsewhere = AggregateRef("requests", "kitchen", "kitchen-1", "yangon")
+    books.events += kitchen_facts(elsewhere, [need_posted("need-rice", 100)])
+    here, there = reports.open_needs(books.read())["needs"]
+    assert (here["site"], there["site"]) == (SITE, "yangon")
+    assert here["pledged"] and here["disbursed"]
+    assert (there["pledged"], there["disbursed"]) == ([], [])
