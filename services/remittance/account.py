@@ -2,9 +2,11 @@
 group spent, decided at the site even while it is cut off from the hub.
 
 The rule this aggregate exists for: a group never disburses more than it holds, per currency. Its
-money is kept in lots, one per transfer and currency, spent oldest first (or from one transfer when
-the treasurer names it), so every disbursement says whose money it was: that is how a donor's
-report follows the money to what it did.
+money is kept in lots, one per transfer and currency, so every disbursement says whose money it
+was: that is how a donor's report follows the money to what it did. A disbursement spends the
+transfer the treasurer names, or else money pledged to its kitchen need first, then money pledged
+to no need, oldest first within each (``_allocate``): a donor who named a need sees their money
+reach it. The decision records the lots it spent, and evolve replays exactly those.
 
 A confirmation names a transfer the hub may not have told the site about yet (the agent's slip
 carries the reference), so it is accepted on the group's word; the hub matches it when it arrives.
@@ -76,7 +78,13 @@ class Disburse:
     receipt_ref: str
     disbursed_at: datetime
     transfer_id: str | None = None
-    """Spend this transfer's money (a pledge earmarked for this need); otherwise oldest first."""
+    """Spend this transfer's money only; otherwise lots are chosen by earmark, then age."""
+    earmarks: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Transfer id -> the kitchen need its donor pledged to, as far as the site knows (the hub's
+    transfer events sourced to it): the order in which lots are spent, nothing else. Not part of
+    the record (not compared, not in the replay key): a retry after the site learnt more is the
+    same disbursement, and its allocation stays the one recorded. A transfer missing here counts
+    as pledged to no need."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,7 +264,8 @@ def _disburse(c: Disburse, state: GroupAccount) -> Sequence[EventPayload]:
 
 
 def _allocate(state: GroupAccount, c: Disburse) -> tuple[Allocation, ...]:
-    """Whose money pays: the named transfer's, or the oldest unspent first."""
+    """Whose money pays: the named transfer's; else by preference (``_preference``), oldest first
+    among equals (lots are kept in the order their money first arrived; the sort is stable)."""
     lots = [x for x in state.lots if x.currency == c.currency and x.remaining > 0]
     if c.transfer_id is not None:
         named = [x for x in lots if x.transfer_id == c.transfer_id]
@@ -267,6 +276,8 @@ def _allocate(state: GroupAccount, c: Disburse) -> tuple[Allocation, ...]:
                 code="insufficient_funds",
             )
         lots = named
+    else:
+        lots.sort(key=lambda lot: _preference(c, c.earmarks.get(lot.transfer_id)))
     out: list[Allocation] = []
     need = c.amount_minor
     for lot in lots:
@@ -276,6 +287,18 @@ def _allocate(state: GroupAccount, c: Disburse) -> tuple[Allocation, ...]:
         if need == 0:
             break
     return tuple(out)
+
+
+def _preference(c: Disburse, earmark: str | None) -> int:
+    """Lower is spent first. For a kitchen need: money pledged to it, then money pledged to no
+    need, then money pledged to other needs. For any other purpose: money pledged to no need, then
+    earmarked money. Earmarks are a preference, not a prohibition: a group needs flexible money,
+    and earmarked money still pays when nothing else can."""
+    if earmark is None:
+        return 1 if c.need_id is not None else 0
+    if c.need_id is not None and earmark == c.need_id:
+        return 0
+    return 2
 
 
 def _dispute(c: ReportDispute, state: GroupAccount) -> Sequence[EventPayload]:

@@ -311,7 +311,11 @@ def _site_commands(sub: Sub) -> None:
     )
     disburse.add_argument("--need", help="the kitchen need (purpose kitchen_need)")
     disburse.add_argument("--receipt", required=True, help="receipt-book reference, e.g. 4/17")
-    disburse.add_argument("--transfer", help="spend this transfer's money (default: oldest)")
+    disburse.add_argument(
+        "--transfer",
+        help="spend this transfer's money (default: the need's own money first, then money "
+        "pledged to no need, oldest first)",
+    )
     disburse.add_argument("--at", help="when it was spent (ISO time with zone)")
     disburse.set_defaults(
         handler=lambda a: _site(

@@ -264,7 +264,7 @@ class DisbursementMade(MoneyMoved):
     disbursed_at: AwareDatetime
     funded_by: tuple[Allocation, ...]
     from_transfer: UUIDStr | None = None
-    """The transfer the treasurer chose to spend from, if any (else oldest money first)."""
+    """The transfer the treasurer chose to spend from, if any (else by earmark, then age)."""
 
 
 class ReceiptDisputed(EventPayload):

@@ -98,6 +98,7 @@ _FLOWS = (
     "CREATE INDEX IF NOT EXISTS remit_transfers_donor ON remit_transfers (donor_ref)",
     "CREATE INDEX IF NOT EXISTS remit_transfers_due ON remit_transfers (status, expires_at)",
     "CREATE INDEX IF NOT EXISTS remit_transfers_need ON remit_transfers (site, need_id)",
+    "CREATE INDEX IF NOT EXISTS remit_transfers_group ON remit_transfers (group_id, need_id)",
     "CREATE TABLE IF NOT EXISTS remit_timeline (transfer_id TEXT NOT NULL, seq INTEGER NOT NULL, "
     "event_type TEXT NOT NULL, status TEXT NOT NULL, occurred_at TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS remit_timeline_transfer ON remit_timeline (transfer_id, seq)",

@@ -107,6 +107,7 @@ class Treasury:
             receipt_ref=req.receipt_ref,
             disbursed_at=disbursed_at,
             transfer_id=req.transfer_id,
+            earmarks=self._earmarks(req.group_id),
         )
         ref = account_ref(req.group_id, self.h.site)
         outcome = await self.h.accounts.handle(
@@ -121,6 +122,19 @@ class Treasury:
             "need_id": req.need_id,
             "group_balance_now": money.major(outcome.state.balance(req.currency), req.currency),
         }
+
+    def _earmarks(self, group_id: str) -> dict[str, str]:
+        """The kitchen need each of the group's transfers was pledged to, as far as this site knows
+        (the hub's transfer events reach it when the link is up): the account spends a need's own
+        money on it first, and keeps it for needs otherwise. A transfer not known yet is spent as
+        one pledged to no need."""
+        with self.h.read() as db:
+            rows = db.execute(
+                "SELECT transfer_id, need_id FROM remit_transfers WHERE group_id = ? "
+                "AND need_id IS NOT NULL",
+                (group_id,),
+            ).fetchall()
+        return {row["transfer_id"]: row["need_id"] for row in rows}
 
     async def dispute(self, req: DisputeRequest) -> Json:
         await self.h.group_here(req.group_id)

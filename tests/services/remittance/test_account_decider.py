@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from services.remittance.account import accounts
+from services.remittance import postings
+from services.remittance.account import Lot, accounts
 from services.remittance.directory import RegisterGroup, groups
 from services.remittance.events import (
+    Allocation,
     DisbursementMade,
     GroupRegistered,
     ReceiptConfirmed,
@@ -184,3 +187,96 @@ def test_a_group_is_registered_once_at_one_site() -> None:
     assert isinstance(event, GroupRegistered)
     assert given(groups, first).when(first) == []
     given(groups, first).refused(RegisterGroup(GROUP, "yangon-north", "ERR Bahri 7"), "conflict")
+
+
+# --- earmarks: money pledged to a kitchen need pays for that need first ------------------------
+
+THIRD = "0195a0c0-0000-7000-8000-000000000003"
+
+
+def paid_by(events: Sequence[object]) -> list[tuple[str, int]]:
+    (event,) = events
+    assert isinstance(event, DisbursementMade)
+    return [(a.transfer_id, a.amount_minor) for a in event.funded_by]
+
+
+def test_a_disbursement_to_a_need_spends_the_money_pledged_to_that_need_first() -> None:
+    """The general pledge is older, yet the need is paid from the pledge that named it: spent
+    oldest first, the earmarked money would be left for cash assistance."""
+    state = given(accounts, confirm(300), confirm(500, transfer_id=OTHER))
+    earmarks = {OTHER: "need-2"}
+    assert paid_by(state.when(disburse(400, need_id="need-2", earmarks=earmarks))) == [(OTHER, 400)]
+    assert paid_by(state.when(disburse(600, need_id="need-2", earmarks=earmarks))) == [
+        (OTHER, 500),
+        (TRANSFER, 100),
+    ]
+
+
+def test_a_disbursement_for_another_purpose_spends_money_pledged_to_no_need_first() -> None:
+    """Earmarks are a preference, not a prohibition: a group needs flexible money, so earmarked
+    money still pays once the rest is spent."""
+    state = given(accounts, confirm(300), confirm(500, transfer_id=OTHER))
+    cash = {"purpose": "cash_assistance", "need_id": None, "earmarks": {TRANSFER: "need-2"}}
+    assert paid_by(state.when(disburse(400, **cash))) == [(OTHER, 400)]
+    assert paid_by(state.when(disburse(600, **cash))) == [(OTHER, 500), (TRANSFER, 100)]
+
+
+def test_a_disbursement_to_a_need_spends_money_pledged_to_other_needs_last() -> None:
+    state = given(
+        accounts, confirm(100), confirm(100, transfer_id=OTHER), confirm(100, transfer_id=THIRD)
+    )
+    earmarks = {TRANSFER: "need-1", THIRD: "need-2"}
+    assert paid_by(state.when(disburse(300, need_id="need-2", earmarks=earmarks))) == [
+        (THIRD, 100),
+        (OTHER, 100),
+        (TRANSFER, 100),
+    ]
+
+
+def test_money_whose_earmark_the_site_does_not_know_yet_counts_as_pledged_to_no_need() -> None:
+    """Offline, the hub's transfer events may not have reached the site: the money is spent by
+    age, as before earmarks were known."""
+    state = given(accounts, confirm(300), confirm(500, transfer_id=OTHER))
+    assert paid_by(state.when(disburse(400, need_id="need-2"))) == [(TRANSFER, 300), (OTHER, 100)]
+
+
+def test_a_transfer_named_by_the_treasurer_is_spent_whatever_it_was_pledged_to() -> None:
+    state = given(accounts, confirm(300), confirm(500, transfer_id=OTHER))
+    named = disburse(
+        200, purpose="food", need_id=None, transfer_id=OTHER, earmarks={OTHER: "need-2"}
+    )
+    assert paid_by(state.when(named)) == [(OTHER, 200)]
+
+
+def test_a_retried_disbursement_decides_nothing_though_the_earmarks_known_changed() -> None:
+    """The site may learn a transfer's earmark between a first try and its retry: the earmarks are
+    a hint for the allocation, not part of the record, and the allocation stays the one recorded."""
+    once = disburse(400, need_id="need-2")  # nothing known yet: oldest first
+    state = given(accounts, confirm(300), confirm(500, transfer_id=OTHER), once)
+    assert state.when(replace(once, earmarks={OTHER: "need-2"})) == []
+    state.refused(replace(once, amount_minor=401, earmarks={OTHER: "need-2"}), "conflict")
+    assert state.state.lot(TRANSFER, "MMK") == Lot(TRANSFER, "MMK", 0)
+    assert state.state.lot(OTHER, "MMK") == Lot(OTHER, "MMK", 400)
+
+
+def test_the_account_spends_the_lots_the_event_names_and_never_chooses_again() -> None:
+    """Replayed, the history must give the state its decisions saw, whatever the earmarks known
+    now: evolve follows ``funded_by`` (here the newer lot, though the older one is unearmarked)."""
+    history = given(accounts, confirm(300), confirm(500, transfer_id=OTHER)).history
+    spent = DisbursementMade(
+        group_id=GROUP,
+        disbursement_id=uuid7(),
+        amount_minor=100,
+        currency="MMK",
+        purpose="kitchen_need",
+        need_id="need-2",
+        receipt_ref="book-4/18",
+        disbursed_at=T0,
+        funded_by=(Allocation(transfer_id=OTHER, amount_minor=100),),
+        postings=postings.disbursement(GROUP, "kitchen_need", "need-2", "MMK", 100),
+    )
+    state = accounts.fold([*history, spent])
+    assert (state.lot(TRANSFER, "MMK"), state.lot(OTHER, "MMK")) == (
+        Lot(TRANSFER, "MMK", 300),
+        Lot(OTHER, "MMK", 400),
+    )

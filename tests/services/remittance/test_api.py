@@ -61,6 +61,7 @@ class World:
     vault: Vault
     donations: Donations
     donors: DonorBook
+    at_site: Handlers
 
     async def settled(self) -> None:
         for runner in self.runners:
@@ -124,7 +125,9 @@ async def world(
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://remit")
         for app in apps
     ]
-    yield World(nc, clients[0], clients[1], runners, sandbox, vault, donations, donors)
+    yield World(
+        nc, clients[0], clients[1], runners, sandbox, vault, donations, donors, parts["dili"]
+    )
     await sandbox.close()
     for client in clients:
         await client.aclose()
@@ -1133,3 +1136,98 @@ async def test_a_groups_registration_is_never_changed_and_says_so(world: World) 
     refused = await post(world.hub, "/v1/groups", relabel)
     assert refused.json()["error"]["code"] == "conflict"
     assert "never changed" in refused.json()["error"]["message"]
+
+
+class SiteKitchens(KitchenProjection):
+    """The site's kitchen read model, under a durable name of its own: in this world the hub and
+    the site read the same requests stream on one server."""
+
+    name = "remit_kitchens_dili"
+
+
+async def test_a_need_is_paid_from_the_pledge_that_named_it_and_other_spending_from_the_rest(
+    world: World,
+) -> None:
+    """A general pledge (older) and one to a kitchen need (newer) both arrive. The treasurer pays
+    the need without naming a transfer, then spends on cash assistance: the donor who named the
+    need sees their money reach it (spent oldest first, it went to cash assistance). The site knows
+    the earmark from the hub's transfer events; the treasury hands it to the account."""
+    group_id = f"earmarks-{uuid7()[-12:]}"
+    await ok(
+        world.hub,
+        "/v1/groups",
+        {"registration_id": uuid7(), "group_id": group_id, "site": "dili", "label": "Earmarks"},
+    )
+    await ensure_stream(world.nc.jetstream(), event_stream("requests", "dili"))
+    kitchens = [
+        ProjectionRunner(
+            world.nc,
+            projection,
+            kitchen_registry,
+            db_path=h.db_path,
+            stream="REQUESTS_DILI",
+            site=h.site,
+        )
+        for projection, h in (
+            (KitchenProjection(), world.donations.h),
+            (SiteKitchens(), world.at_site),
+        )
+    ]
+    for runner in kitchens:
+        await runner.start()
+    try:
+        need = f"need-{uuid7()[-12:]}"
+        await Kitchen(world.nc, "dili", "kitchen-earmarks").need(need, 1_000, currency="USD")
+        for runner in kitchens:
+            await runner.run_until_caught_up(timeout=60)
+        general, earmarked = f"d-general-{need}", f"d-earmarked-{need}"
+        pledges = [
+            pledge_body(group_id=group_id, donor_ref=general, amount="10.00"),
+            pledge_body(group_id=group_id, donor_ref=earmarked, amount="10.00", need_id=need),
+        ]
+        for body in pledges:
+            await _send(world, body)
+        await wait_until(lambda: _site_has(world, pledges[1]["transfer_id"]), timeout=30)
+        await world.settled()
+        for body in pledges:  # the general pledge's money arrives first: the older lot
+            receipt = {"confirmation_id": uuid7(), "transfer_id": body["transfer_id"]}
+            await ok(world.site, "/v1/receipts", _at(group_id, receipt))
+        spend = {"disbursement_id": uuid7(), "receipt_ref": "r-9"}
+        await ok(
+            world.site,
+            "/v1/disbursements",
+            _at(group_id, spend | {"purpose": "kitchen_need", "need_id": need}),
+        )
+        spend = {"disbursement_id": uuid7(), "receipt_ref": "r-10"}
+        await ok(
+            world.site, "/v1/disbursements", _at(group_id, spend | {"purpose": "cash_assistance"})
+        )
+        await world.settled()
+        for donor, purpose in ((earmarked, "kitchen_need"), (general, "cash_assistance")):
+            (mine,) = (await _get(world.hub, f"/v1/donors/{donor}/report"))["transfers"]
+            (spent,) = mine["disbursements"]
+            assert spent["purpose"] == purpose, donor
+        (need_now,) = [
+            n for n in (await _get(world.hub, "/v1/needs"))["needs"] if n["need_id"] == need
+        ]
+        assert (
+            need_now["pledged"] == need_now["disbursed"] == [{"amount": "10.00", "currency": "USD"}]
+        )
+    finally:
+        for runner in kitchens:
+            await runner.stop()
+
+
+def _at(group_id: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A site record of 10.00 USD for the group."""
+    return {"group_id": group_id, "amount": "10.00", "currency": "USD"} | record
+
+
+async def _send(world: World, body: dict[str, Any]) -> None:
+    """Pledge, fund and send ``body``'s 10.00 USD as USD, with no fee."""
+    tid = body["transfer_id"]
+    await ok(world.hub, "/v1/pledges", body)
+    funding = {"funding_id": uuid7(), "transfer_id": tid, "collector_ref": "c-1"}
+    await ok(world.hub, "/v1/fundings", funding | {"amount": "10.00", "currency": "USD"})
+    dispatch = {"dispatch_id": uuid7(), "transfer_id": tid, "agent_ref": "wallet-1"}
+    await ok(world.hub, "/v1/dispatches", dispatch | {"channel": "mobile_money", "fee": "0"})

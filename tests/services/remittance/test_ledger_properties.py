@@ -69,6 +69,10 @@ GROUPS = {"g-dili-a": "dili", "g-dili-b": "dili", "g-yangon": "yangon-north"}
 SITES = ("dili", "yangon-north")
 transfer_ix = st.integers(0, len(TRANSFERS) - 1)
 pick = st.integers(0, 10_000)
+earmarks = st.dictionaries(
+    st.sampled_from(TRANSFERS), st.sampled_from(["need-1", "need-2"]), max_size=len(TRANSFERS)
+)
+"""What a site knows of the transfers' kitchen needs: anything, since it may not know yet."""
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -289,11 +293,19 @@ class LedgerMachine(RuleBasedStateMachine):
         currency=st.sampled_from(["MMK", "MMK", "USD"]),
         kitchen=st.booleans(),
         pin=st.one_of(st.none(), st.none(), transfer_ix),
+        earmarks=earmarks,
     )
     def disburse(
-        self, group: str, share: int, currency: str, kitchen: bool, pin: int | None
+        self,
+        group: str,
+        share: int,
+        currency: str,
+        kitchen: bool,
+        pin: int | None,
+        earmarks: dict[str, str],
     ) -> None:
-        """Spend a share of what the group holds (up to 120%: sometimes more than it has)."""
+        """Spend a share of what the group holds (up to 120%: sometimes more than it has), with
+        whatever the site knows of the transfers' kitchen needs."""
         site = GROUPS[group]
         ref = account_ref(group, site)
         held = self.loop.run_until_complete(self.sites[site].state_of(ref))[0].balance(currency)
@@ -308,6 +320,7 @@ class LedgerMachine(RuleBasedStateMachine):
             "book-1/1",
             meta.occurred_at,
             None if pin is None else TRANSFERS[pin],
+            earmarks,
         )
         self._do(self.sites[site], ref, command, meta)
 
@@ -384,11 +397,14 @@ class LedgerMachine(RuleBasedStateMachine):
             assert len(self._events()) == before, "another group's dispute took effect"
 
     @precondition(lambda self: bool(self.accepted))
-    @rule(n=pick)
-    def replay(self, n: int) -> None:
-        """A client retries an accepted command with the same id and content: nothing new."""
+    @rule(n=pick, known=earmarks)
+    def replay(self, n: int, known: dict[str, str]) -> None:
+        """A client retries an accepted command with the same id and content: nothing new, though
+        the site may know other earmarks by then (a hint, not the disbursement's content)."""
         if self.accepted:
             handler, ref, command, meta = self.accepted[n % len(self.accepted)]
+            if isinstance(command, Disburse):
+                command = dataclasses.replace(command, earmarks=known)
             before = len(self._events())
             self.loop.run_until_complete(handler.handle(ref, command, meta))  # never refused
             assert len(self._events()) == before, "a replayed command took effect twice"
