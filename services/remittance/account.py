@@ -5,8 +5,9 @@ The rule this aggregate exists for: a group never disburses more than it holds, 
 money is kept in lots, one per transfer and currency, so every disbursement says whose money it
 was: that is how a donor's report follows the money to what it did. A disbursement spends the
 transfer the treasurer names, or else money pledged to its kitchen need first, then money pledged
-to no need, oldest first within each (``_allocate``): a donor who named a need sees their money
-reach it. The decision records the lots it spent, and evolve replays exactly those.
+to no need (for any other purpose, money pledged to no need first), oldest first within each
+(``_allocate``): a donor who named a need sees their money reach it. The decision records the lots
+it spent, and evolve replays exactly those.
 
 A confirmation names a transfer the hub may not have told the site about yet (the agent's slip
 carries the reference), so it is accepted on the group's word; the hub matches it when it arrives.
