@@ -43,6 +43,7 @@ from tests.services.remittance.builders import (
     dispatch,
     fund,
     pledge,
+    resolve,
 )
 
 PROJECTIONS = (LedgerProjection(), FlowsProjection(), KitchenProjection())
@@ -519,13 +520,17 @@ def test_a_transfer_received_in_two_currencies_shows_each_and_never_their_sum(
 def test_a_transfer_received_in_two_currencies_is_disbursed_once_both_are_spent(
     books: Books,
 ) -> None:
+    """Money in a second currency beside the full amount disagrees with what was sent: disputed
+    (``other_currency``) until the hub resolves it; then spent in both, it is disbursed."""
     send_usd(books)
     books.at_site(
         confirm(1_000, currency="USD"),
         confirm(1_000_000, currency="MMK", additional=True),
         disburse(1_000_000, purpose="cash_assistance", need_id=None),
     )
-    assert reports.transfer(books.read(), TRANSFER)["state"] == "received"
+    assert reports.transfer(books.read(), TRANSFER)["state"] == "disputed"
+    books.at_hub(TRANSFER, resolve("agent_owes"))
+    assert reports.transfer(books.read(), TRANSFER)["state"] == "resolved"
     books.at_site(disburse(1_000, currency="USD", purpose="food", need_id=None))
     status = reports.transfer(books.read(), TRANSFER)
     assert status["state"] == "disbursed"
