@@ -173,6 +173,14 @@ class CommandHandler(Generic[C, S, E]):
                     raise
                 await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
                 continue
+            except BaseException:
+                # No answer (a timeout, a lost connection, a cancel): the events may have landed,
+                # so what this process holds of the aggregate is no longer known. Kept, a retry
+                # carrying a hint learnt since (a disbursement's earmarks) was decided on the
+                # state before its own first try, into other events under the same ids: answered
+                # as a conflict, where a fresh read recognises the command as done.
+                self._cache.pop(ref, None)
+                raise
             if result.replayed:
                 self._cache.pop(ref, None)
             else:
