@@ -1,6 +1,10 @@
 """The donor page served by the hub's API: pledge, then follow "what my money did" by donor reference,
 and read any group's public ledger. One static document; everything it shows comes from the JSON API,
 and it builds the page with ``textContent`` only, so nothing a user typed can become markup.
+
+The donor reference is made for the donor (random, kept in the browser), not asked for: a field
+labelled "Donor reference" invited a name, which then travelled in every event of the transfer to
+the group's site.
 """
 
 DONOR_PAGE = """<!doctype html>
@@ -20,7 +24,10 @@ in the hub's local vault; everything else knows you only by your donor reference
 
 <h2>Pledge</h2>
 <form id="pledge">
-<label>Donor reference <input name="donor_ref" required pattern="[A-Za-z0-9_.\\-]{1,64}"></label>
+<label>Your donor reference <input id="donor_ref" name="donor_ref" required
+pattern="[A-Za-z0-9_.\\-]{1,64}"></label>
+<p><small>Made for you on this device: keep it, it shows what your money did. It is a pseudonym that
+every server on the money's way keeps, so never put your name, phone or e-mail in it.</small></p>
 <label>Group <input name="group_id" required></label>
 <label>Kitchen need (optional) <input name="need_id"></label>
 <label>Amount <input name="amount" required placeholder="100.00" inputmode="decimal"></label>
@@ -29,7 +36,7 @@ in the hub's local vault; everything else knows you only by your donor reference
 <div id="pledged"></div>
 
 <h2>What my money did</h2>
-<form id="report"><input name="donor_ref" placeholder="your donor reference" required>
+<form id="report"><input id="report_ref" name="donor_ref" placeholder="your donor reference" required>
 <button>Show</button></form>
 <div id="mine"></div>
 
@@ -42,6 +49,11 @@ function uuid7(){const b=new Uint8Array(16);crypto.getRandomValues(b);let t=Date
 for(let i=5;i>=0;i--){b[i]=t%256;t=Math.floor(t/256);}b[6]=(b[6]&15)|112;b[8]=(b[8]&63)|128;
 const h=[...b].map(x=>x.toString(16).padStart(2,"0")).join("");
 return h.slice(0,8)+"-"+h.slice(8,12)+"-"+h.slice(12,16)+"-"+h.slice(16,20)+"-"+h.slice(20);}
+function keep(k,v){try{localStorage.setItem(k,v);}catch(e){}}
+function myRef(){let r=null;try{r=localStorage.getItem("donor_ref");}catch(e){}
+if(!r){const b=new Uint8Array(16);crypto.getRandomValues(b);r="d-"+btoa(String.fromCharCode(...b))
+.replace(/[+]/g,"-").replace(/[/]/g,"_").replace(/=+$/,"");keep("donor_ref",r);}return r;}
+for(const id of ["donor_ref","report_ref"])document.getElementById(id).value=myRef();
 function el(tag,text,cls){const e=document.createElement(tag);if(text!==undefined)e.textContent=text;
 if(cls)e.className=cls;return e;}
 function amt(m){return m?m.amount+" "+m.currency:"";}
@@ -52,6 +64,7 @@ function show(where,nodes){const d=document.getElementById(where);d.replaceChild
 function fail(where,e){show(where,[el("p",e.message,"err")]);}
 document.getElementById("pledge").onsubmit=async ev=>{ev.preventDefault();
 const f=Object.fromEntries(new FormData(ev.target));if(!f.need_id)delete f.need_id;
+keep("donor_ref",f.donor_ref);
 const body=JSON.stringify(f);let p=null;try{p=JSON.parse(localStorage.getItem("pending"));}catch(e){}
 if(!p||p.body!==body){p={id:uuid7(),body};localStorage.setItem("pending",JSON.stringify(p));}
 f.transfer_id=p.id;

@@ -131,3 +131,28 @@ def report_page(next_offset: int | None) -> list[str]:
 def test_the_donor_page_says_when_only_the_first_page_of_transfers_is_shown() -> None:
     assert "Only your 2 oldest transfers are shown." in report_page(next_offset=2)
     assert not any("oldest" in line for line in report_page(next_offset=None))
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_the_page_makes_the_donor_a_reference_and_keeps_it() -> None:
+    """A field labelled "Donor reference" invited a name, which then travelled in the transfer's
+    events to the group's site: the page makes a random one, kept in the browser for the report."""
+    script = re.search(r"<script>(.*)</script>", DONOR_PAGE, re.S)
+    assert script is not None
+    program = HARNESS.split("eval(SCRIPT);", maxsplit=1)[0] + (
+        "eval(SCRIPT); const first = nodes.donor_ref.value; eval(SCRIPT);"
+        "console.log(JSON.stringify({first, again: nodes.donor_ref.value,"
+        " report: nodes.report_ref.value, kept: store.get('donor_ref')}));"
+    )
+    program = program.replace("SCRIPT", json.dumps(script.group(1)))
+    done = subprocess.run(
+        [str(NODE), "-e", program, "[]", "[]"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert re.fullmatch(r"d-[A-Za-z0-9_-]{22}", seen["first"]), seen
+    assert seen["first"] == seen["again"] == seen["report"] == seen["kept"]
