@@ -160,6 +160,19 @@ async def test_a_transfer_completes_across_an_outage_and_no_money_appears_twice(
         assert spent["from_this_transfer"] == {"amount": "475324.50", "currency": "MMK"}
         assert spent["need"]["met"] is True
         assert mine["received"] == [{"amount": "475324.50", "currency": "MMK"}]  # per currency
+
+        async def ledgers_caught_up() -> bool:
+            """The ledgers are read models of their own, each at its own pace behind the report's:
+            the site's settles its transit only once the dispatch has crossed and been folded."""
+            hub_check = await must(hub, "hub", "ledger_check", {})
+            dili_check = await must(dili, "dili", "ledger_check", {})
+            return bool(
+                hub_check["postings"] >= 11
+                and not hub_check["in_transit"]
+                and not dili_check["in_transit"]
+            )
+
+        await wait_until(ledgers_caught_up, timeout=60)
         for site, nc in (("hub", hub), ("dili", dili)):
             check = await must(nc, site, "ledger_check", {})
             assert check["balanced"], check
@@ -248,6 +261,11 @@ async def test_a_shortfall_disputed_at_the_site_is_resolved_at_the_hub_and_late_
             {"resolution_id": uuid7(), "transfer_id": transfer, "resolution": "write_off"},
         )
         await wait_until(lambda: _is(state, "resolved"), timeout=60)
+
+        async def settled() -> bool:  # the ledger is its own read model, behind the status's
+            return not (await must(hub, "hub", "ledger_check", {}))["in_transit"]
+
+        await wait_until(settled, timeout=60)
         check = await must(hub, "hub", "ledger_check", {})
         assert check["balanced"] and check["in_transit"] == []
         # the rest turns up after all: confirmed as additional, it wins back the write-off
@@ -329,8 +347,10 @@ async def test_the_hub_killed_mid_transfer_resumes_and_the_ledger_balances(tmp_p
         await wait_until(noted, timeout=90, step=0.5)
 
         async def settled(nc: Any, site: str) -> bool:
+            # the receipt settles the transit; the disbursement, written after it, may still be
+            # on its way into the ledger
             check = await must(nc, site, "ledger_check", {})
-            return bool(check["balanced"] and check["in_transit"] == [])
+            return bool(check["balanced"] and check["in_transit"] == [] and check["postings"] >= 11)
 
         await wait_until(lambda: settled(hub, "hub"), timeout=60)
         await wait_until(lambda: settled(dili, "dili"), timeout=60)
