@@ -527,7 +527,12 @@ def _need(args: argparse.Namespace) -> dict[str, Any]:
     try:
         cost = to_minor(args.cost, args.currency)
     except Refused as refusal:
-        raise SystemExit(f"aidmesh: --cost {args.cost!r}: {refusal}") from None
+        # The option at fault: an unknown currency was blamed on --cost, and a lead looked for
+        # what was wrong with the amount.
+        option, value = "--cost", args.cost
+        if refusal.code == "unknown_currency":
+            option, value = "--currency", args.currency
+        raise SystemExit(f"aidmesh: {option} {value!r}: {refusal}") from None
     return {
         "kitchen_id": args.kitchen_id,
         "need_id": args.need_id,

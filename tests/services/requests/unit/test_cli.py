@@ -93,3 +93,22 @@ def test_a_cost_that_is_no_amount_is_refused_before_anything_is_sent(
     with pytest.raises(SystemExit) as refused:
         cli._need(_need_args(cost, currency))
     assert words in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("cost", "currency", "option"),
+    [
+        ("100", "usd", "--currency 'usd'"),
+        ("100", "XYZ", "--currency 'XYZ'"),
+        ("1,0", "MMK", "--cost"),
+    ],
+)
+def test_a_refused_cost_names_the_option_at_fault(cost: str, currency: str, option: str) -> None:
+    """An unknown currency blamed --cost ("--cost '100': that is not a currency"): a lead looked for
+    what was wrong with 100."""
+    with pytest.raises(SystemExit) as refused:
+        cli._need(_need_args(cost, currency))
+    message = str(refused.value)
+    assert message.startswith(f"aidmesh: {option}"), message
+    other = "--cost" if option.startswith("--currency") else "--currency"
+    assert other not in message
