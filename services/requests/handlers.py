@@ -28,6 +28,7 @@ from services.requests.kitchen import (
     KitchenState,
     MeetNeed,
     OpenKitchen,
+    OpenNeed,
     PlanMeals,
     PostNeed,
     ReceiveStock,
@@ -86,6 +87,7 @@ from services.requests.volunteer import (
 )
 from shared import telemetry
 from shared.commands import AggregateStore, CommandHandler, CommandMeta, meta
+from shared.currencies import major
 from shared.decider import Refused
 from shared.endpoints import NotFound
 from shared.eventstore import ConcurrencyError
@@ -497,7 +499,11 @@ class Handlers:
             command.estimated_cost_minor,
             command.currency,
         )
-        return await self._kitchen(command, command.kitchen_id, need)
+        state = await self._decide_kitchen(command, command.kitchen_id, need)
+        posted = state.open_needs.get(need.need_id)  # a retry after the need was met: gone
+        if posted is None:
+            return kitchen_view(state)
+        return kitchen_view(state) | {"need": need_view(need.need_id, posted)}
 
     async def meet_need(self, command: inputs.MeetNeed) -> dict[str, Any]:
         actor = await self.actor(command)
@@ -507,10 +513,15 @@ class Handlers:
     async def _kitchen(
         self, command: inputs.Command, kitchen_id: str, decided: KitchenCommand
     ) -> dict[str, Any]:
+        return kitchen_view(await self._decide_kitchen(command, kitchen_id, decided))
+
+    async def _decide_kitchen(
+        self, command: inputs.Command, kitchen_id: str, decided: KitchenCommand
+    ) -> KitchenState:
         outcome = await self.kitchens.handle(
             self.ref("kitchen", kitchen_id), decided, meta(command.command_id, command.actor)
         )
-        return kitchen_view(outcome.state)
+        return outcome.state
 
     # --- the site -----------------------------------------------------------------------------
 
@@ -622,6 +633,23 @@ def kitchen_view(state: KitchenState) -> dict[str, Any]:
             item: f"{held.quantity.normalize():f} {held.unit}" for item, held in state.stock.items()
         },
         "open_needs": sorted(state.open_needs),
+    }
+
+
+def need_view(need_id: str, need: OpenNeed) -> dict[str, Any]:
+    """The cost as people read it (and as the lead typed it) before the minor units the events
+    carry: ``estimated_cost_minor=30000000`` first was read as 30 million."""
+    return {
+        "need_id": need_id,
+        "item": need.item,
+        "quantity": need.quantity,
+        "unit": need.unit,
+        "estimated_cost": {
+            "amount": major(need.estimated_cost_minor, need.currency),
+            "currency": need.currency,
+        },
+        "estimated_cost_minor": need.estimated_cost_minor,
+        "currency": need.currency,
     }
 
 

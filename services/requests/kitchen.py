@@ -40,6 +40,17 @@ class Stock:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenNeed:
+    """What a need asks for, kept so that the lead who posted it is answered with the price."""
+
+    item: str
+    quantity: int
+    unit: str
+    estimated_cost_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
 class KitchenState:
     opened: bool = False
     kitchen_id: str = ""
@@ -49,8 +60,8 @@ class KitchenState:
     capacity: int = 0
     leads: tuple[str, ...] = ()
     stock: Mapping[str, Stock] = field(default_factory=dict)
-    open_needs: Mapping[str, str] = field(default_factory=dict)
-    """Needs posted and not yet met: need id -> item."""
+    open_needs: Mapping[str, OpenNeed] = field(default_factory=dict)
+    """Needs posted and not yet met, by need id."""
     met_needs: frozenset[str] = frozenset()
     seen: frozenset[str] = frozenset()
 
@@ -296,8 +307,11 @@ def evolve(state: KitchenState, event: EventPayload) -> KitchenState:
         case StockUsed(item=item, quantity=qty, unit=unit):
             held = state.stock.get(item, Stock(unit, Decimal(0)))
             return replace(state, stock={**state.stock, item: Stock(unit, held.quantity - qty)})
-        case KitchenNeedPosted(need_id=need_id, item=item):
-            return replace(state, open_needs={**state.open_needs, need_id: item})
+        case KitchenNeedPosted(need_id=need_id):
+            need = OpenNeed(
+                event.item, event.quantity, event.unit, event.estimated_cost_minor, event.currency
+            )
+            return replace(state, open_needs={**state.open_needs, need_id: need})
         case KitchenNeedMet(need_id=need_id):
             needs = {k: v for k, v in state.open_needs.items() if k != need_id}
             return replace(state, open_needs=needs, met_needs=state.met_needs | {need_id})

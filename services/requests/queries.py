@@ -148,9 +148,14 @@ def kitchen_dashboard(
             (kid, since),
         )
         needs = [
-            # The cost also as people read it (and as remittance shows it to donors), beside the
-            # minor units the events carry.
-            need | {"estimated_cost": _money(need["estimated_cost_minor"], need["currency"])}
+            # The cost as people read it (as the lead typed it, and as remittance shows it to
+            # donors) before the minor units the events carry: ``estimated_cost_minor=30000000``
+            # first, right after ``--cost 300000``, was read as 30 million.
+            {
+                **{k: need[k] for k in ("need_id", "item", "quantity", "unit")},
+                "estimated_cost": _money(need["estimated_cost_minor"], need["currency"]),
+                **{k: need[k] for k in ("estimated_cost_minor", "currency", "posted_at")},
+            }
             for need in _rows(
                 db,
                 "SELECT need_id, item, quantity, unit, estimated_cost_minor, currency, posted_at"

@@ -346,7 +346,7 @@ async def test_a_kitchen_posts_needs_and_serves_meals_on_the_contract_subject(
     await ok(nc, SITE, "plan_meals", {"command_id": uuid7(), **lead, "day": today, "meals": 280})
     await ok(nc, SITE, "serve_meals", {"command_id": uuid7(), **lead, "day": today, "meals": 150})
     await ok(nc, SITE, "serve_meals", {"command_id": uuid7(), **lead, "day": today, "meals": 120})
-    await ok(
+    posted = await ok(
         nc,
         SITE,
         "post_need",
@@ -361,6 +361,17 @@ async def test_a_kitchen_posts_needs_and_serves_meals_on_the_contract_subject(
             "currency": "MMK",
         },
     )
+    # the reply says what was posted, the price as entered first (it showed only the need's id)
+    assert posted["need"] == {
+        "need_id": "n-rice",
+        "item": "rice",
+        "quantity": 200,
+        "unit": "kg",
+        "estimated_cost": {"amount": "3000.00", "currency": "MMK"},
+        "estimated_cost_minor": 300000,
+        "currency": "MMK",
+    }
+    assert list(posted["need"]).index("estimated_cost") == 4
     assert await types_of(net, "kitchen", "k-w2") == [
         "KitchenOpened",
         "StockReceived",
