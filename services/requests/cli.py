@@ -434,10 +434,16 @@ def _kitchens(parser: argparse.ArgumentParser) -> None:
     opened.add_argument("--area", required=True)
     opened.add_argument("--capacity", type=int, required=True, help="meals a day")
     opened.add_argument("--leads", help="volunteer ids who may record stock, meals and needs")
-    update = _action(sub, "update", "update_kitchen", _kitchen_update, "change capacity or leads")
+    update = _action(
+        sub,
+        "update",
+        "update_kitchen",
+        _kitchen_update,
+        "change capacity or leads (what is left out stays)",
+    )
     update.add_argument("kitchen_id")
-    update.add_argument("--capacity", type=int, required=True)
-    update.add_argument("--leads")
+    update.add_argument("--capacity", type=int, help="meals a day")
+    update.add_argument("--leads", help="the kitchen's leads from now on ('' for none)")
     board = _action(
         sub,
         "list",
@@ -496,6 +502,9 @@ def _kitchen(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _kitchen_update(args: argparse.Namespace) -> dict[str, Any]:
+    """Only what was given: a capacity sent alone keeps the leads (an empty list removed them)."""
+    if args.capacity is None and args.leads is None:
+        raise SystemExit("aidmesh: kitchens update: give --capacity or --leads (or both)")
     return {"kitchen_id": args.kitchen_id, "capacity": args.capacity, "leads": _csv(args.leads)}
 
 

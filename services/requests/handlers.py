@@ -452,7 +452,8 @@ class Handlers:
 
     async def update_kitchen(self, command: inputs.UpdateKitchen) -> dict[str, Any]:
         actor = await self.actor(command)
-        update = UpdateKitchen(command.command_id, actor, command.capacity, tuple(command.leads))
+        leads = None if command.leads is None else tuple(command.leads)
+        update = UpdateKitchen(command.command_id, actor, command.capacity, leads)
         return await self._kitchen(command, command.kitchen_id, update)
 
     async def receive_stock(self, command: inputs.StockChange) -> dict[str, Any]:
@@ -629,6 +630,7 @@ def kitchen_view(state: KitchenState) -> dict[str, Any]:
         "name": state.name,
         "ward": state.ward,
         "capacity_meals_per_day": state.capacity,
+        "leads": list(state.leads),
         "stock": {
             item: f"{held.quantity.normalize():f} {held.unit}" for item, held in state.stock.items()
         },

@@ -13,7 +13,14 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from services.requests.events import (
     AreaLevel,
@@ -206,9 +213,17 @@ class OpenKitchen(Command):
 
 
 class UpdateKitchen(Command):
+    """What is left out (or null) stays as it is; ``leads: []`` removes every lead."""
+
     kitchen_id: Id
-    capacity: int = Field(ge=1, le=100_000)
-    leads: list[Id] = Field(default_factory=list, max_length=20)
+    capacity: int | None = Field(default=None, ge=1, le=100_000)
+    leads: list[Id] | None = Field(default=None, max_length=20)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> UpdateKitchen:
+        if self.capacity is None and self.leads is None:
+            raise ValueError("give the capacity or leads (or both) to change")
+        return self
 
 
 class StockChange(Command):

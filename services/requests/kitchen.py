@@ -83,10 +83,13 @@ class OpenKitchen:
 
 @dataclass(frozen=True, slots=True)
 class UpdateKitchen:
+    """None keeps what the kitchen has: changing the capacity must not drop its leads, who would
+    then no longer record stock (an empty tuple of leads does remove them all)."""
+
     command_id: str
     actor: Actor
-    capacity: int
-    leads: tuple[str, ...]
+    capacity: int | None = None
+    leads: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +180,9 @@ def decide(command: KitchenCommand, state: KitchenState) -> Sequence[EventPayloa
         raise NotFound("no such kitchen at this site")
     _coordinator_or_lead(state, command.actor, isinstance(command, UpdateKitchen))
     match command:
-        case UpdateKitchen(capacity=capacity, leads=leads):
+        case UpdateKitchen():
+            capacity = state.capacity if command.capacity is None else command.capacity
+            leads = state.leads if command.leads is None else command.leads
             if (capacity, leads) == (state.capacity, state.leads):
                 return []
             return [KitchenUpdated(capacity_meals_per_day=capacity, leads=leads, command_id=cid)]

@@ -169,6 +169,8 @@ def kitchen_dashboard(
                 "name": kitchen["name"],
                 "ward": kitchen["ward"],
                 "capacity_meals_per_day": kitchen["capacity"],
+                # who may record stock, meals and needs: an update that dropped them was unseen
+                "leads": kitchen["leads"].split(",") if kitchen["leads"] else [],
                 "stock": stock,
                 "meals": meals,
                 "open_needs": needs,

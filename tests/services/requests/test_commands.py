@@ -322,6 +322,9 @@ async def test_a_kitchen_posts_needs_and_serves_meals_on_the_contract_subject(
             kitchen_id="k-w2", name="Ward 2 kitchen", area_id="w2-b", capacity=300, leads=["cook"]
         ),
     )
+    # an update that names only the capacity keeps the leads (it removed them all)
+    updated = await ok(nc, SITE, "update_kitchen", command(kitchen_id="k-w2", capacity=320))
+    assert (updated["capacity_meals_per_day"], updated["leads"]) == (320, ["cook"])
     lead = {"actor": "cook", "role": "volunteer", "kitchen_id": "k-w2"}
     await ok(
         nc,
@@ -374,6 +377,7 @@ async def test_a_kitchen_posts_needs_and_serves_meals_on_the_contract_subject(
     assert list(posted["need"]).index("estimated_cost") == 4
     assert await types_of(net, "kitchen", "k-w2") == [
         "KitchenOpened",
+        "KitchenUpdated",
         "StockReceived",
         "StockUsed",
         "MealsPlanned",
@@ -388,6 +392,7 @@ async def test_a_kitchen_posts_needs_and_serves_meals_on_the_contract_subject(
 
     await wait_until(dashboard_ready, timeout=30)
     (board,) = await ok(nc, SITE, "kitchen_dashboard", {"kitchen_id": "k-w2"})
+    assert (board["leads"], board["capacity_meals_per_day"]) == (["cook"], 320)
     assert board["stock"] == {"rice": "100.5 kg"}
     assert board["meals"] == [{"day": today, "planned": 280, "served": 270}]
     assert board["open_needs"][0]["estimated_cost_minor"] == 300000

@@ -112,3 +112,33 @@ def test_a_refused_cost_names_the_option_at_fault(cost: str, currency: str, opti
     assert message.startswith(f"aidmesh: {option}"), message
     other = "--cost" if option.startswith("--currency") else "--currency"
     assert other not in message
+
+
+def _parsed(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="aidmesh")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(list(argv))
+
+
+def _payload(payload: cli.Payload, *argv: str) -> dict[str, object]:
+    """What the command line would send, as ``_send`` builds it (what is None is left out)."""
+    return {k: v for k, v in payload(_parsed(*argv)).items() if v is not None}
+
+
+def test_a_kitchen_update_sends_only_what_was_given() -> None:
+    """``--capacity 400`` alone sent no leads, and the kitchen lost them all."""
+    assert _payload(cli._kitchen_update, "kitchens", "update", "k1", "--capacity", "400") == {
+        "kitchen_id": "k1",
+        "capacity": 400,
+    }
+    assert _payload(cli._kitchen_update, "kitchens", "update", "k1", "--leads", "vol-a,vol-b") == {
+        "kitchen_id": "k1",
+        "leads": ["vol-a", "vol-b"],
+    }
+    assert _payload(cli._kitchen_update, "kitchens", "update", "k1", "--leads", "") == {
+        "kitchen_id": "k1",
+        "leads": [],
+    }
+    with pytest.raises(SystemExit) as refused:
+        _payload(cli._kitchen_update, "kitchens", "update", "k1")
+    assert "--capacity" in str(refused.value) and "--leads" in str(refused.value)

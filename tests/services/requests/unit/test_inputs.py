@@ -109,3 +109,15 @@ def test_a_need_is_priced_in_a_currency_the_ledger_knows(currency: str) -> None:
     """A need in a code the remittance ledger does not know was posted and could never be funded."""
     _refused(inputs.PostNeed, _need(currency), "currency")
     assert inputs.PostNeed.model_validate(_need("SDG")).currency == "SDG"
+
+
+def test_a_kitchen_update_changes_capacity_or_leads_and_says_so_when_it_names_neither() -> None:
+    base = {"command_id": uuid7(), **WHO, "kitchen_id": "k1"}
+    assert inputs.UpdateKitchen.model_validate(base | {"capacity": 400}).leads is None
+    assert inputs.UpdateKitchen.model_validate(base | {"leads": []}).leads == []  # remove all
+    with pytest.raises(ValidationError) as caught:
+        inputs.UpdateKitchen.model_validate(base)
+    (error,) = caught.value.errors()
+    assert "capacity or leads" in error["msg"]
+    with pytest.raises(ValidationError):
+        inputs.UpdateKitchen.model_validate(base | {"capacity": None, "leads": None})

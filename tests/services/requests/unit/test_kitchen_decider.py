@@ -174,5 +174,28 @@ def test_only_a_coordinator_changes_capacity_and_leads() -> None:
     )
 
 
+def test_an_update_keeps_what_it_leaves_out() -> None:
+    """``kitchens update K --capacity 400`` removed every lead: the update sent none and an empty
+    list replaced them, so the kitchen's leads could no longer record stock."""
+    state = (
+        given(kitchen_decider, opened)
+        .when(UpdateKitchen("c-up", COORD, capacity=500))
+        .then(KitchenUpdated(capacity_meals_per_day=500, leads=("vol-lead",), command_id="c-up"))
+    )
+    assert state.leads == ("vol-lead",)
+    given(kitchen_decider, opened).when(UpdateKitchen("c-up", COORD, leads=("vol-new",))).then(
+        KitchenUpdated(capacity_meals_per_day=400, leads=("vol-new",), command_id="c-up")
+    )
+    given(kitchen_decider, opened).when(UpdateKitchen("c-up", COORD)).then()  # nothing to change
+    given(kitchen_decider, opened).when(UpdateKitchen("c-up", COORD, capacity=400)).then()
+
+
+def test_a_lead_kept_by_an_update_still_records_stock() -> None:
+    kept = KitchenUpdated(capacity_meals_per_day=500, leads=("vol-lead",), command_id="c-up")
+    given(kitchen_decider, opened, kept).when(
+        ReceiveStock("c-in", LEAD, "rice", Decimal("250"), "kg")
+    ).then(rice_in)
+
+
 def test_an_unknown_kitchen_is_not_found() -> None:
     given(kitchen_decider).when(PlanMeals("c", COORD, TODAY, 1, TODAY)).refused("not_found")

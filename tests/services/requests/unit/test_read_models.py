@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.requests import inputs, queries
-from services.requests.events import KitchenNeedPosted, KitchenOpened
+from services.requests.events import KitchenNeedPosted, KitchenOpened, KitchenUpdated
 from services.requests.projections import SiteReadModels
 from shared.cliclient import render
 from shared.envelope import EventPayload, make_envelope
@@ -97,3 +97,14 @@ def test_a_needs_cost_is_shown_as_people_read_it_before_its_minor_units(site: Fo
     assert keys.index("estimated_cost") < keys.index("estimated_cost_minor")
     line = render(board["open_needs"])
     assert line.index("estimated_cost=300000.00 MMK") < line.index("estimated_cost_minor=")
+
+
+def test_the_dashboard_shows_a_kitchens_leads(site: Folded) -> None:
+    """Leads may record stock, meals and needs; the dashboard did not show them, so nobody could
+    see that an update had dropped them all."""
+    _kitchen(site, leads=("vol-lead", "vol-cook"))
+    assert site.dashboard()[0]["leads"] == ["vol-lead", "vol-cook"]
+    emptied = KitchenUpdated(capacity_meals_per_day=500, leads=(), command_id=uuid7())
+    site.apply("kitchen", "k1", emptied)
+    (board,) = site.dashboard()
+    assert (board["leads"], board["capacity_meals_per_day"]) == ([], 500)
