@@ -366,14 +366,29 @@ def _coordinator(args: argparse.Namespace) -> dict[str, Any]:
 
 def _volunteers(parser: argparse.ArgumentParser) -> None:
     sub = _sub(parser, "volunteers_command")
-    for name, operation in (("register", "register_volunteer"), ("update", "update_volunteer")):
-        placed = _action(sub, name, operation, _placed, f"{name} a volunteer")
-        placed.add_argument("volunteer_id")
-        placed.add_argument("--area", required=True)
-        placed.add_argument(
-            "--skills", required=True, help=f"comma separated: {','.join(CATEGORIES)}"
-        )
-        placed.add_argument("--max-claims", type=int, help="default: the site's")
+    skills = f"comma separated: {','.join(CATEGORIES)}"
+    placed = _action(sub, "register", "register_volunteer", _placed, "register a volunteer")
+    placed.add_argument("volunteer_id")
+    placed.add_argument("--area", required=True)
+    placed.add_argument("--skills", required=True, help=skills)
+    placed.add_argument("--max-claims", type=int, help="their own limit (default: the site's)")
+    # each optional: what is left out stays as it is
+    update = _action(
+        sub,
+        "update",
+        "update_volunteer",
+        _volunteer_update,
+        "change a volunteer's area, skills or limit (what is left out stays)",
+    )
+    update.add_argument("volunteer_id")
+    update.add_argument("--area")
+    update.add_argument("--skills", help=skills)
+    update.add_argument(
+        "--max-claims",
+        type=_own_limit,
+        metavar="N|site",
+        help="their own limit, or 'site' to put them back on the site's default",
+    )
     listing = _action(
         sub,
         "list",
@@ -413,6 +428,27 @@ def _placed(args: argparse.Namespace) -> dict[str, Any]:
         "skills": _csv(args.skills),
         "max_claims": args.max_claims,
     }
+
+
+def _own_limit(value: str) -> int | str:
+    """A number, or ``site``: leaving ``--max-claims`` out of an update keeps their own limit, so
+    going back to the site's default has to be said."""
+    if value == "site":
+        return "site_default"
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("a number of claims, or 'site'") from None
+
+
+def _volunteer_update(args: argparse.Namespace) -> dict[str, Any]:
+    """Only what was given: an update without ``--max-claims`` put the volunteer back on the
+    site's default limit, and area and skills had to be restated to change either."""
+    if args.area is None and args.skills is None and args.max_claims is None:
+        raise SystemExit(
+            "aidmesh: volunteers update: give --area, --skills or --max-claims (one or more)"
+        )
+    return _placed(args)
 
 
 def _load(args: argparse.Namespace) -> dict[str, Any]:

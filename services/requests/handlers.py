@@ -391,16 +391,16 @@ class Handlers:
         )
         return await self._volunteer(command, command.volunteer_id, register)
 
-    async def update_volunteer(self, command: inputs.RegisterVolunteer) -> dict[str, Any]:
+    async def update_volunteer(self, command: inputs.UpdateVolunteer) -> dict[str, Any]:
+        """What the command leaves out, the decider keeps from the volunteer as they are."""
         actor = await self.actor(command)
-        place = area(await self.site_state(), command.area_id)
+        ward = area_id = None
+        if command.area_id is not None:
+            place = area(await self.site_state(), command.area_id)
+            ward, area_id = place.ward, place.area_id
+        skills = None if command.skills is None else tuple(dict.fromkeys(command.skills))
         update = UpdateVolunteer(
-            command.command_id,
-            actor,
-            place.ward,
-            place.area_id,
-            tuple(dict.fromkeys(command.skills)),
-            command.max_claims,
+            command.command_id, actor, ward, area_id, skills, command.max_claims
         )
         return await self._volunteer(command, command.volunteer_id, update)
 

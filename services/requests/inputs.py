@@ -182,6 +182,22 @@ class RegisterVolunteer(Command):
     max_claims: int | None = Field(default=None, ge=1, le=50)
 
 
+class UpdateVolunteer(Command):
+    """What is left out (or null) stays as it is; ``max_claims: "site_default"`` puts the
+    volunteer back on the site's default limit (null keeps their own, as with every field)."""
+
+    volunteer_id: Id
+    area_id: Id | None = None
+    skills: list[Category] | None = Field(default=None, min_length=1, max_length=8)
+    max_claims: Annotated[int, Field(ge=1, le=50)] | Literal["site_default"] | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> UpdateVolunteer:
+        if self.area_id is None and self.skills is None and self.max_claims is None:
+            raise ValueError("give the area_id, skills or max_claims to change (one or more)")
+        return self
+
+
 class VolunteerAction(Command):
     """Rest, end a rest, stand down."""
 

@@ -47,9 +47,7 @@ def site_operations(h: Handlers, r: ReadSide) -> list[Operation]:
         Operation("match_request", i.MatchRequest, r.match_request, "/requests/match", "GET"),
         # volunteers
         Operation("register_volunteer", i.RegisterVolunteer, h.register_volunteer, "/volunteers"),
-        Operation(
-            "update_volunteer", i.RegisterVolunteer, h.update_volunteer, "/volunteers/update"
-        ),
+        Operation("update_volunteer", i.UpdateVolunteer, h.update_volunteer, "/volunteers/update"),
         Operation(
             "set_availability", i.SetAvailability, h.set_availability, "/volunteers/availability"
         ),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 from services.requests.actors import Actor
 from services.requests.events import (
@@ -63,14 +64,22 @@ class RegisterVolunteer:
     max_claims: int | None
 
 
+SiteDefault = Literal["site_default"]
+SITE_DEFAULT: SiteDefault = "site_default"
+"""An update's ``max_claims`` that puts the volunteer back on the site's default limit."""
+
+
 @dataclass(frozen=True, slots=True)
 class UpdateVolunteer:
+    """None keeps what the volunteer has: an update of their skills put them back on the site's
+    default limit. ``ward`` and ``area_id`` go together; ``SITE_DEFAULT`` drops their own limit."""
+
     command_id: str
     actor: Actor
-    ward: str
-    area_id: str
-    skills: tuple[Category, ...]
-    max_claims: int | None
+    ward: str | None = None
+    area_id: str | None = None
+    skills: tuple[Category, ...] | None = None
+    max_claims: int | SiteDefault | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,17 +152,9 @@ def decide(command: VolunteerCommand, state: VolunteerState) -> Sequence[EventPa
             return _take(command, state)
     _registered(state)
     match command:
-        case UpdateVolunteer(command_id=cid, actor=actor):
+        case UpdateVolunteer(actor=actor):
             _coordinator(actor, "change a volunteer's area, skills or limit")
-            return [
-                VolunteerUpdated(
-                    ward=command.ward,
-                    area_id=command.area_id,
-                    skills=command.skills,
-                    max_claims=command.max_claims,
-                    command_id=cid,
-                )
-            ]
+            return _update(command, state)
         case SetAvailability(command_id=cid, actor=actor, available=available):
             _self_or_coordinator(state, actor)
             if state.available == available:
@@ -198,6 +199,38 @@ def _register(command: RegisterVolunteer, state: VolunteerState) -> Sequence[Eve
             area_id=command.area_id,
             skills=command.skills,
             max_claims=command.max_claims,
+            command_id=command.command_id,
+        )
+    ]
+
+
+def _update(command: UpdateVolunteer, state: VolunteerState) -> Sequence[EventPayload]:
+    """The event states the volunteer in full, as it always has: what the command left out is
+    taken from the state (the event's ``max_claims`` None is the site's default)."""
+    ward, area_id = state.ward, state.area_id
+    if command.ward is not None and command.area_id is not None:
+        ward, area_id = command.ward, command.area_id
+    skills = state.skills if command.skills is None else command.skills
+    match command.max_claims:
+        case None:
+            max_claims = state.max_claims
+        case "site_default":
+            max_claims = None
+        case int() as own:
+            max_claims = own
+    if (ward, area_id, skills, max_claims) == (
+        state.ward,
+        state.area_id,
+        state.skills,
+        state.max_claims,
+    ):
+        return []
+    return [
+        VolunteerUpdated(
+            ward=ward,
+            area_id=area_id,
+            skills=skills,
+            max_claims=max_claims,
             command_id=command.command_id,
         )
     ]

@@ -191,6 +191,32 @@ async def test_a_retry_the_process_does_not_remember_keeps_one_request_and_forge
     assert await types_of(net, "request", request_id) == ["RequestOpened", "ContactForgotten"]
 
 
+async def test_a_volunteer_update_keeps_what_it_leaves_out(net: Sites, running: Running) -> None:
+    """An update without ``max_claims`` put the volunteer back on the site's default (2 here)."""
+    nc = net.nc(SITE)
+    await ok(
+        nc,
+        SITE,
+        "register_volunteer",
+        command(volunteer_id="own-limit", area_id="w1-a", skills=["food"], max_claims=5),
+    )
+    moved = await ok(
+        nc, SITE, "update_volunteer", command(volunteer_id="own-limit", area_id="w2-b")
+    )
+    assert (moved["area_id"], moved["skills"], moved["limit"]) == ("w2-b", ["food"], 5)
+    skilled = await ok(
+        nc, SITE, "update_volunteer", command(volunteer_id="own-limit", skills=["care"])
+    )
+    assert (skilled["area_id"], skilled["skills"], skilled["limit"]) == ("w2-b", ["care"], 5)
+    reset = await ok(
+        nc, SITE, "update_volunteer", command(volunteer_id="own-limit", max_claims="site_default")
+    )
+    assert reset["limit"] == 2
+    error = await refused(nc, SITE, "update_volunteer", command(volunteer_id="own-limit"))
+    assert error.code == "invalid"
+    assert "area_id, skills or max_claims" in error.details[0]["problem"]
+
+
 async def test_a_volunteer_at_the_limit_is_refused(net: Sites, running: Running) -> None:
     nc = net.nc(SITE)
     await register(nc, SITE, "busy-bee")

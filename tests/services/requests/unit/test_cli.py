@@ -142,3 +142,43 @@ def test_a_kitchen_update_sends_only_what_was_given() -> None:
     with pytest.raises(SystemExit) as refused:
         _payload(cli._kitchen_update, "kitchens", "update", "k1")
     assert "--capacity" in str(refused.value) and "--leads" in str(refused.value)
+
+
+def test_a_volunteer_update_sends_only_what_was_given() -> None:
+    """Without ``--max-claims`` an update put the volunteer back on the site's default limit."""
+    update = ("volunteers", "update", "vol-mya")
+    assert _payload(cli._volunteer_update, *update, "--skills", "food,care") == {
+        "volunteer_id": "vol-mya",
+        "skills": ["food", "care"],
+    }
+    assert _payload(cli._volunteer_update, *update, "--area", "w1-a") == {
+        "volunteer_id": "vol-mya",
+        "area_id": "w1-a",
+    }
+    assert _payload(cli._volunteer_update, *update, "--max-claims", "site") == {
+        "volunteer_id": "vol-mya",
+        "max_claims": "site_default",
+    }
+    assert _payload(cli._volunteer_update, *update, "--max-claims", "4")["max_claims"] == 4
+    with pytest.raises(SystemExit) as refused:
+        _payload(cli._volunteer_update, *update)
+    assert all(option in str(refused.value) for option in ("--area", "--skills", "--max-claims"))
+    with pytest.raises(SystemExit):  # neither a number nor 'site': argparse says so
+        _parsed(*update, "--max-claims", "lots")
+
+
+def test_registering_a_volunteer_still_needs_area_and_skills() -> None:
+    with pytest.raises(SystemExit):
+        _parsed("volunteers", "register", "vol-mya", "--skills", "food")
+    with pytest.raises(SystemExit):  # the site's default is what leaving it out means
+        _parsed(
+            "volunteers",
+            "register",
+            "vol-mya",
+            "--area",
+            "w1",
+            "--skills",
+            "food",
+            "--max-claims",
+            "site",
+        )

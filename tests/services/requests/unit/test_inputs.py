@@ -4,6 +4,7 @@ name without stray spaces."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -121,3 +122,25 @@ def test_a_kitchen_update_changes_capacity_or_leads_and_says_so_when_it_names_ne
     assert "capacity or leads" in error["msg"]
     with pytest.raises(ValidationError):
         inputs.UpdateKitchen.model_validate(base | {"capacity": None, "leads": None})
+
+
+def test_a_volunteer_update_changes_area_skills_or_limit_and_says_so_when_it_names_none() -> None:
+    base = {"command_id": uuid7(), **WHO, "volunteer_id": "vol-mya"}
+    only = inputs.UpdateVolunteer.model_validate(base | {"skills": ["care"]})
+    assert (only.area_id, only.max_claims) == (None, None)
+    reset = inputs.UpdateVolunteer.model_validate_json(
+        json.dumps(base | {"max_claims": "site_default"}), strict=True
+    )
+    assert reset.max_claims == "site_default"
+    with pytest.raises(ValidationError) as caught:
+        inputs.UpdateVolunteer.model_validate(base)
+    (error,) = caught.value.errors()
+    assert "area_id, skills or max_claims" in error["msg"]
+    for bad in ({"max_claims": 0}, {"max_claims": "site"}, {"skills": []}):
+        with pytest.raises(ValidationError):
+            inputs.UpdateVolunteer.model_validate(base | bad)
+    _refused(
+        inputs.RegisterVolunteer,
+        base | {"area_id": "w1", "skills": ["food"], "max_claims": "site_default"},
+        "max_claims",
+    )

@@ -14,6 +14,7 @@ from services.requests.events import (
     VolunteerUpdated,
 )
 from services.requests.volunteer import (
+    SITE_DEFAULT,
     DropClaim,
     EndRest,
     RegisterVolunteer,
@@ -80,6 +81,71 @@ def test_a_coordinator_updates_area_skills_and_limit() -> None:
         )
     )
     assert state.limit(3) == 5
+
+
+def test_an_update_keeps_what_it_leaves_out() -> None:
+    """``volunteers update V --area A --skills S`` without ``--max-claims`` put the volunteer back
+    on the site's default; and area and skills had to be restated to change either."""
+    own = registered.model_copy(update={"max_claims": 5})
+    state = (
+        given(volunteer_decider, own)
+        .when(UpdateVolunteer("c-up", COORD, skills=("care",)))
+        .then(
+            VolunteerUpdated(
+                ward="w3", area_id="w3-kyaik", skills=("care",), max_claims=5, command_id="c-up"
+            )
+        )
+    )
+    assert state.limit(3) == 5
+    given(volunteer_decider, own).when(
+        UpdateVolunteer("c-up", COORD, ward="w1", area_id="w1-a")
+    ).then(
+        VolunteerUpdated(
+            ward="w1",
+            area_id="w1-a",
+            skills=("food", "medicine"),
+            max_claims=5,
+            command_id="c-up",
+        )
+    )
+    given(volunteer_decider, registered).when(UpdateVolunteer("c-up", COORD, max_claims=2)).then(
+        VolunteerUpdated(
+            ward="w3",
+            area_id="w3-kyaik",
+            skills=("food", "medicine"),
+            max_claims=2,
+            command_id="c-up",
+        )
+    )
+    given(volunteer_decider, own).when(UpdateVolunteer("c-up", COORD)).then()  # nothing to change
+    given(volunteer_decider, own).when(UpdateVolunteer("c-up", COORD, max_claims=5)).then()
+
+
+def test_an_update_puts_a_volunteer_back_on_the_sites_default_only_when_asked() -> None:
+    own = registered.model_copy(update={"max_claims": 5})
+    state = (
+        given(volunteer_decider, own)
+        .when(UpdateVolunteer("c-up", COORD, max_claims=SITE_DEFAULT))
+        .then(
+            VolunteerUpdated(
+                ward="w3",
+                area_id="w3-kyaik",
+                skills=("food", "medicine"),
+                max_claims=None,
+                command_id="c-up",
+            )
+        )
+    )
+    assert state.limit(3) == 3
+    given(volunteer_decider, registered).when(
+        UpdateVolunteer("c-up", COORD, max_claims=SITE_DEFAULT)
+    ).then()  # on it already
+
+
+def test_only_a_coordinator_updates_a_volunteer() -> None:
+    given(volunteer_decider, registered).when(
+        UpdateVolunteer("c-up", MYA, skills=("care",))
+    ).refused("not_allowed")
 
 
 def test_a_claim_takes_a_place_under_the_limit() -> None:
