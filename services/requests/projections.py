@@ -429,10 +429,16 @@ class SiteDefinitions:
 
 class SiteSummary:
     """Per site and ward: counts only. The hub builds it from every site's events; a site builds
-    its own, which is what the hub's converges to once the link is back."""
+    its own, which is what the hub's converges to once the link is back.
+
+    A request's ``alerted`` says the site's timer raised ``UrgentRequestUnclaimed`` for the round
+    it is open in now; any change of status ends that (a released claim opens a new round, whose
+    alert comes later). ``unclaimed_alerts`` counts the open requests so marked: urgent requests
+    waiting now. It was a running total of every alert ever raised, which coordinators read as
+    that and which never went down."""
 
     name = "site_summary"
-    version = 3
+    version = 4
 
     def create(self, db: sqlite3.Connection) -> None:
         _create(
@@ -440,7 +446,7 @@ class SiteSummary:
             """
             CREATE TABLE IF NOT EXISTS sm_requests (
                 site TEXT, request_id TEXT, ward TEXT, category TEXT, urgency TEXT, status TEXT,
-                PRIMARY KEY (site, request_id));
+                alerted INTEGER DEFAULT 0, PRIMARY KEY (site, request_id));
             CREATE TABLE IF NOT EXISTS sm_volunteers (
                 site TEXT, volunteer_id TEXT, ward TEXT, active INTEGER DEFAULT 0,
                 resting INTEGER DEFAULT 0, stood_down INTEGER DEFAULT 0,
@@ -452,8 +458,6 @@ class SiteSummary:
             CREATE TABLE IF NOT EXISTS sm_needs (
                 site TEXT, kitchen_id TEXT, need_id TEXT, ward TEXT, open INTEGER,
                 PRIMARY KEY (site, kitchen_id, need_id));
-            CREATE TABLE IF NOT EXISTS sm_alerts (
-                site TEXT, ward TEXT, alerts INTEGER, PRIMARY KEY (site, ward));
             CREATE TABLE IF NOT EXISTS sm_sites (site TEXT PRIMARY KEY, latest_event_at TEXT);
             """,
         )
@@ -466,7 +470,7 @@ class SiteSummary:
             "sm_meals",
             "sm_kitchens",
             "sm_needs",
-            "sm_alerts",
+            "sm_alerts",  # the running total of alerts, up to version 3: gone
             "sm_sites",
         )
 
@@ -481,23 +485,23 @@ class SiteSummary:
             (site, stamp(event.occurred_at)),
         )
         status = _summary_status(payload)
-        if status is not None:
+        if status is not None:  # claimed, reopened or closed: no longer waiting on its alert
             db.execute(
-                "UPDATE sm_requests SET status = ? WHERE site = ? AND request_id = ?",
+                "UPDATE sm_requests SET status = ?, alerted = 0 WHERE site = ? AND request_id = ?",
                 (status, site, agg),
             )
             return
         match payload:
             case RequestOpened():
                 db.execute(
-                    "INSERT OR REPLACE INTO sm_requests VALUES (?, ?, ?, ?, ?, 'open')",
+                    "INSERT OR REPLACE INTO sm_requests VALUES (?, ?, ?, ?, ?, 'open', 0)",
                     (site, agg, payload.ward, payload.category, payload.urgency),
                 )
-            case UrgentRequestUnclaimed(ward=ward):
+            case UrgentRequestUnclaimed():
                 db.execute(
-                    "INSERT INTO sm_alerts VALUES (?, ?, 1) ON CONFLICT DO UPDATE"
-                    " SET alerts = alerts + 1",
-                    (site, ward),
+                    "UPDATE sm_requests SET alerted = 1 WHERE site = ? AND request_id = ?"
+                    " AND status = 'open'",
+                    (site, agg),
                 )
             case VolunteerRegistered() | VolunteerUpdated() as placed:
                 db.execute(
@@ -567,7 +571,7 @@ class SiteReadModels:
     Each event goes to the model of its aggregate kind, and to the summary."""
 
     name = "requests_site"
-    version = 4
+    version = 5
     """Bump when any part's ``apply`` changes meaning."""
 
     def __init__(self) -> None:

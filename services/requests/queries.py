@@ -251,8 +251,10 @@ def _summary_of(db: sqlite3.Connection, site: str, today: date) -> dict[str, Any
         "open_needs": db.execute(
             "SELECT count(*) FROM sm_needs WHERE site = ? AND open = 1", (site,)
         ).fetchone()[0],
+        # urgent requests waiting now: open, and alerted in the round they are open in
         "unclaimed_alerts": db.execute(
-            "SELECT coalesce(sum(alerts), 0) FROM sm_alerts WHERE site = ?", (site,)
+            "SELECT count(*) FROM sm_requests WHERE site = ? AND status = 'open' AND alerted = 1",
+            (site,),
         ).fetchone()[0],
     }
 

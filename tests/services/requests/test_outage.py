@@ -3,10 +3,12 @@ site summary converges to the site's own, with no personal data in it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from services.requests.timers import SiteTimer
 from shared.subjects import HUB
 from tests.services.requests.harness import (
     as_volunteer,
@@ -28,7 +30,7 @@ async def test_a_cut_off_site_keeps_working_and_the_hub_summary_converges(tmp_pa
     async with (
         running_sites(tmp_path, sites=(SITE,), contexts=("requests",)) as net,
         service_at(net, HUB, tmp_path / "hub-var"),
-        service_at(net, SITE, tmp_path / "site-var"),
+        service_at(net, SITE, tmp_path / "site-var") as running,
     ):
         nc = net.nc(SITE)
         await set_up_site(nc, SITE)
@@ -48,6 +50,12 @@ async def test_a_cut_off_site_keeps_working_and_the_hub_summary_converges(tmp_pa
             created.append((await ok(nc, SITE, "create_request", body))["request_id"])
         match = await ok(nc, SITE, "match_request", {"request_id": created[0]})
         assert match["suggestions"][0]["volunteer_id"] == "vol-0"
+        # The alert delay passes: the 20 urgent and critical requests are alerted; 6 of them are
+        # claimed below, so 14 wait, at the site and (once the link is back) at the hub.
+        await until_listed(nc, SITE, "list_requests", {"status": "open"}, 30)
+        timer = SiteTimer(running.handlers, running.wiring.reads.connect)
+        alerted = await timer.tick(datetime.now(UTC) + timedelta(minutes=20))
+        assert alerted.alerted == 20
         for i, request_id in enumerate(created[:9]):
             volunteer = f"vol-{i % 3}"
             await ok(nc, SITE, "claim_request", as_volunteer(volunteer, request_id=request_id))
@@ -63,7 +71,11 @@ async def test_a_cut_off_site_keeps_working_and_the_hub_summary_converges(tmp_pa
 
         async def site_settled() -> bool:
             rows = await site_summary()
-            return bool(rows) and sum(rows[0]["requests"].values()) == 30  # type: ignore[attr-defined]
+            return (
+                bool(rows)
+                and rows[0]["requests"] == {"open": 21, "claimed": 6, "fulfilled": 3}
+                and rows[0]["unclaimed_alerts"] == 14
+            )
 
         await wait_until(site_settled, timeout=60, step=0.2)
         (cut_off,) = await ok(net.nc(HUB), HUB, "site_summary", {"site": SITE})
@@ -72,6 +84,8 @@ async def test_a_cut_off_site_keeps_working_and_the_hub_summary_converges(tmp_pa
         await net.link(SITE).up()
         expected = await site_summary()
         assert expected[0]["requests"] == {"open": 21, "claimed": 6, "fulfilled": 3}
+        assert expected[0]["unclaimed_alerts"] == 14, "alerted and still waiting, not all alerts"
+        assert expected[0]["open_by_urgency"] == {"normal": 7, "urgent": 7, "critical": 7}
 
         async def hub_converged() -> bool:
             return bool(await ok(net.nc(HUB), HUB, "site_summary", {"site": SITE}) == expected)

@@ -9,15 +9,27 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.requests import inputs, queries
-from services.requests.events import KitchenNeedPosted, KitchenOpened, KitchenUpdated
+from services.requests.events import (
+    ClaimReleased,
+    KitchenNeedPosted,
+    KitchenOpened,
+    KitchenUpdated,
+    RequestCancelled,
+    RequestClaimed,
+    RequestFulfilled,
+    RequestMerged,
+    RequestOpened,
+    UrgentRequestUnclaimed,
+)
 from services.requests.projections import SiteReadModels
 from shared.cliclient import render
-from shared.envelope import EventPayload, make_envelope
+from shared.envelope import Envelope, EventPayload, make_envelope
 from shared.ids import uuid7
 from shared.subjects import AggregateRef
 
 SITE = "dili"
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 TODAY = T0.date()
 
 
@@ -34,28 +46,41 @@ class Folded:
     def apply(self, kind: str, aggregate_id: str, *payloads: EventPayload) -> None:
         for payload in payloads:
             self.seq += 1
-            envelope = make_envelope(
-                payload,
-                event_id=uuid7(),
-                aggregate=AggregateRef("requests", kind, aggregate_id, SITE),
-                occurred_at=T0 + timedelta(seconds=self.seq),
-                actor="coord-aye",
-                correlation_id=uuid7(),
-            )
-            self.models.apply(self.db, envelope, self.seq)
+            self.models.apply(self.db, _envelope(kind, aggregate_id, payload), self.seq)
 
     def dashboard(self, kitchen_id: str | None = None) -> list[dict[str, object]]:
         query = inputs.KitchenDashboard(kitchen_id=kitchen_id)
         return queries.kitchen_dashboard(self.db, query, TODAY)
 
 
-@pytest.fixture
-def site() -> Iterator[Folded]:
+def _envelope(kind: str, aggregate_id: str, payload: EventPayload) -> Envelope[EventPayload]:
+    return make_envelope(
+        payload,
+        event_id=uuid7(),
+        aggregate=AggregateRef("requests", kind, aggregate_id, SITE),
+        occurred_at=T0,
+        actor="coord-aye",
+        correlation_id=uuid7(),
+    )
+
+
+def _folded() -> Iterator[Folded]:
     folded = Folded()
     try:
         yield folded
     finally:
         folded.db.close()
+
+
+@pytest.fixture
+def site() -> Iterator[Folded]:
+    yield from _folded()
+
+
+@pytest.fixture
+def hub() -> Iterator[Folded]:
+    """The hub's summary: the same fold over the same events, in a database of its own."""
+    yield from _folded()
 
 
 def _kitchen(site: Folded, leads: tuple[str, ...] = ("vol-lead",)) -> None:
@@ -108,3 +133,89 @@ def test_the_dashboard_shows_a_kitchens_leads(site: Folded) -> None:
     site.apply("kitchen", "k1", emptied)
     (board,) = site.dashboard()
     assert (board["leads"], board["capacity_meals_per_day"]) == ([], 500)
+
+
+def _opened(request_id: str, urgency: str = "urgent", ward: str = "w1") -> RequestOpened:
+    return RequestOpened(
+        request_id=request_id,
+        category="medicine",
+        urgency=urgency,  # type: ignore[arg-type]
+        ward=ward,
+        area_id=f"{ward}-a",
+        household_size=2,
+        contact_ref=None,
+        command_id=request_id,
+    )
+
+
+def _alert(request_id: str, ward: str = "w1") -> UrgentRequestUnclaimed:
+    return UrgentRequestUnclaimed(
+        request_id=request_id, category="medicine", urgency="urgent", ward=ward, minutes=30
+    )
+
+
+def _claimed(claim_id: str, volunteer: str = "vol-mya") -> RequestClaimed:
+    return RequestClaimed(claim_id=claim_id, volunteer_id=volunteer, expires_at=T0 + HOUR)
+
+
+def _summary(site: Folded) -> dict[str, object]:
+    (summary,) = queries.site_summary(site.db, SITE, TODAY)
+    return summary
+
+
+def test_unclaimed_alerts_count_the_alerted_requests_still_waiting(site: Folded) -> None:
+    """It counted every alert ever raised and never went down: after the demo a hub coordinator
+    read 22 "unclaimed" alerts with 20 urgent requests open, some long claimed."""
+    ids = [uuid7() for _ in range(6)]
+    for request_id in ids:
+        site.apply("request", request_id, _opened(request_id), _alert(request_id))
+    assert _summary(site)["unclaimed_alerts"] == 6
+    claim = uuid7()
+    site.apply("request", ids[0], _claimed(claim))
+    site.apply(
+        "request",
+        ids[1],
+        RequestCancelled(reason="withdrawn", claim_id=None, volunteer_id=None, command_id=uuid7()),
+    )
+    site.apply("request", ids[2], RequestMerged(into_request_id=ids[3], command_id=uuid7()))
+    other = uuid7()
+    site.apply(
+        "request",
+        ids[4],
+        _claimed(other),
+        RequestFulfilled(claim_id=other, volunteer_id="vol-mya", command_id=uuid7()),
+    )
+    assert _summary(site)["unclaimed_alerts"] == 2  # ids[3] and ids[5] are still waiting
+    # A released claim reopens the request in a new round: it waits again, but its alert was for
+    # the round before; it counts once the timer raises this round's.
+    site.apply(
+        "request",
+        ids[0],
+        ClaimReleased(claim_id=claim, volunteer_id="vol-mya", command_id=uuid7()),
+    )
+    assert _summary(site)["unclaimed_alerts"] == 2
+    site.apply("request", ids[0], _alert(ids[0]))
+    assert _summary(site)["unclaimed_alerts"] == 3
+    normal = uuid7()
+    site.apply("request", normal, _opened(normal, urgency="normal"))  # open, never alerted
+    assert _summary(site)["unclaimed_alerts"] == 3
+    assert _summary(site)["open_by_urgency"] == {"normal": 1, "urgent": 3}
+
+
+def test_the_hub_and_the_site_fold_alerts_to_the_same_count(site: Folded, hub: Folded) -> None:
+    """The hub folds the same events with the same summary: its count converges to the site's
+    whatever the other aggregates' events arrived in between."""
+    waiting, taken = uuid7(), uuid7()
+    history = [
+        ("request", waiting, _opened(waiting, ward="w2")),
+        ("request", taken, _opened(taken)),
+        ("request", taken, _alert(taken)),
+        ("request", waiting, _alert(waiting, ward="w2")),
+        ("request", taken, _claimed(uuid7())),
+    ]
+    for kind, aggregate_id, payload in history:
+        site.apply(kind, aggregate_id, payload)
+    # the hub's copy: one request's events after the other's
+    for kind, aggregate_id, payload in sorted(history, key=lambda h: h[1] != taken):
+        hub.models.summary.apply(hub.db, _envelope(kind, aggregate_id, payload), 0)
+    assert _summary(site)["unclaimed_alerts"] == _summary(hub)["unclaimed_alerts"] == 1
