@@ -178,7 +178,9 @@ class CommandHandler(Generic[C, S, E]):
                 # so what this process holds of the aggregate is no longer known. Kept, a retry
                 # carrying a hint learnt since (a disbursement's earmarks) was decided on the
                 # state before its own first try, into other events under the same ids: answered
-                # as a conflict, where a fresh read recognises the command as done.
+                # as a conflict, where a fresh read recognises the command as done. An id stored
+                # with other content (EventConflict) is answered as such, and the next command
+                # reads the aggregate afresh too.
                 self._cache.pop(ref, None)
                 raise
             if result.replayed:

@@ -35,6 +35,11 @@ _tracer = trace.get_tracer("aidmesh.endpoints")
 MAX_COMMAND_BYTES = 256 * 1024
 
 
+REUSED_ID = "this command id was already used for a different command; make a new id"
+"""What a client is told when it sends an id it used before with other content: in its words,
+not the store's (``event id ... already used for a different event elsewhere in the stream``)."""
+
+
 class ErrorBody(BaseModel):
     code: str
     message: str
@@ -70,8 +75,8 @@ def describe(exc: BaseException) -> tuple[int, ErrorBody]:
             return 409, ErrorBody(code=exc.code, message=exc.message)
         case ConcurrencyError():
             return 409, ErrorBody(code="busy", message="the record changed meanwhile; try again")
-        case EventConflict():
-            return 409, ErrorBody(code="conflict", message=str(exc))
+        case EventConflict():  # event ids derive from the command's id: the client reused it
+            return 409, ErrorBody(code="conflict", message=REUSED_ID)
         case NotOwner():
             return 409, ErrorBody(code="not_owner", message=str(exc))
         case StoreUnavailable():

@@ -89,8 +89,8 @@ from shared import telemetry
 from shared.commands import AggregateStore, CommandHandler, CommandMeta, meta
 from shared.currencies import major
 from shared.decider import Refused
-from shared.endpoints import NotFound
-from shared.eventstore import ConcurrencyError
+from shared.endpoints import REUSED_ID, NotFound
+from shared.eventstore import ConcurrencyError, EventConflict
 from shared.ids import child_id
 from shared.locks import KeyedLocks
 from shared.subjects import AggregateRef
@@ -166,17 +166,8 @@ class Handlers:
         place = area(await self.site_state(), command.area_id)
         request_id = command.command_id
         ref = self.ref("request", request_id)
-        # The client made the id just now: decide without reading an aggregate that is almost
-        # always empty (the read cost an ephemeral consumer: measured +48% intake rate without
-        # it). A retry that this process does not remember is recognised by the append instead.
-        self.requests.assume_new(ref)
-        if (await self.request_state(request_id)).status != "new":
-            return view(await self.request_state(request_id))  # a retry: the vault is left alone
-        contact_ref, created = None, False
         record = record_of(command)
-        if record is not None:
-            contact_ref = child_id(command.command_id, CONTACT)
-            created = await self.vault.create(contact_ref, record)  # never overwrites a live one
+        contact_ref = None if record is None else child_id(command.command_id, CONTACT)
         opened = OpenRequest(
             command.command_id,
             actor,
@@ -188,22 +179,53 @@ class Handlers:
             command.household_size,
             contact_ref,
         )
+        base = meta(command.command_id, actor.id)
+        # The client made the id just now: decide without reading an aggregate that is almost
+        # always empty (the read cost an ephemeral consumer: measured +48% intake rate without
+        # it). A retry that this process does not remember is recognised by the append instead.
+        self.requests.assume_new(ref)
+        if (await self.request_state(request_id)).status != "new":  # a retry it remembers
+            return await self._intake_again(ref, opened, base, record, created=False)
+        created = False
+        if record is not None and contact_ref is not None:
+            created = await self.vault.create(contact_ref, record)  # never overwrites a live one
         try:
-            outcome = await self.requests.handle(ref, opened, meta(command.command_id, actor.id))
-        except Refused as refusal:
-            if refusal.code != "exists":
-                if created and contact_ref is not None:
-                    await self.vault.forget(contact_ref)  # no request will point to it
-                raise
+            outcome = await self.requests.handle(ref, opened, base)
+        except EventConflict:  # its id is stored with other content: compared below
+            pass
+        except Refused:
+            if created and contact_ref is not None:
+                await self.vault.forget(contact_ref)  # no request will point to it
+            raise
         else:
-            if not outcome.replayed:
+            if outcome.events and not outcome.replayed:
                 return view(outcome.state)
-        # A retry of a create stored before: answer with the request as it is now. The first
-        # create wrote this very contact reference, so if this retry could write it, the contact
-        # had been forgotten since (or never belonged to the request): shred it again.
+        return await self._intake_again(ref, opened, base, record, created=created)
+
+    async def _intake_again(
+        self,
+        ref: AggregateRef,
+        opened: OpenRequest,
+        base: CommandMeta,
+        record: dict[str, str] | None,
+        *,
+        created: bool,
+    ) -> dict[str, Any]:
+        """An intake whose id made a request before: a retry, answered with the request as it is
+        now, or the id reused for another intake, refused (``conflict``); neither changes
+        anything. The decider compares what the intake says with the stored request, and the
+        vault's entry is compared with the contact given: the events do not hold it."""
+        contact_ref = opened.contact_ref
         if created and contact_ref is not None:
+            # The first intake wrote this very reference, so if this one could write it the
+            # person had been forgotten since, or the first named nobody: shred it again.
             await self.vault.forget(contact_ref)
-        return view(await self.request_state(request_id))
+        outcome = await self.requests.handle(ref, opened, base)
+        if record is not None and contact_ref is not None and not created:
+            kept = await self.vault.get(contact_ref)  # None: forgotten, nothing to compare
+            if kept is not None and kept != record:
+                raise Refused(REUSED_ID, code="conflict")
+        return view(outcome.state)
 
     async def claim_request(self, command: inputs.ClaimRequest) -> dict[str, Any]:
         actor = await self.actor(command)

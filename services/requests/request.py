@@ -38,7 +38,7 @@ from services.requests.events import (
     UrgentRequestUnclaimed,
 )
 from shared.decider import Decider, Refused
-from shared.endpoints import NotFound
+from shared.endpoints import REUSED_ID, NotFound
 from shared.envelope import EventPayload
 
 Status = Literal[
@@ -196,11 +196,11 @@ RequestCommand = (
 
 
 def decide(command: RequestCommand, state: RequestState) -> Sequence[EventPayload]:
+    if isinstance(command, OpenRequest):  # compared with the request it would repeat, if any
+        return _open(command, state)
     if getattr(command, "command_id", None) in state.seen:
         return []  # a retry of a command already decided
     match command:
-        case OpenRequest():
-            return _open(command, state)
         case ExpireClaim(claim_id=claim_id):
             claim = state.claim
             if state.status != "claimed" or claim is None or claim.claim_id != claim_id:
@@ -298,7 +298,13 @@ def decide(command: RequestCommand, state: RequestState) -> Sequence[EventPayloa
 
 def _open(command: OpenRequest, state: RequestState) -> Sequence[EventPayload]:
     if state.status != "new":
-        raise Refused(f"request id {command.request_id} is already taken", code="exists")
+        if command.command_id not in state.seen:
+            raise Refused(f"request id {command.request_id} is already taken", code="exists")
+        # The intake again: a retry changes nothing, whatever became of the request since. Its id
+        # used for another intake is refused: answering with the first dropped the second unseen.
+        if _intake(state) != _intake(command):
+            raise Refused(REUSED_ID, code="conflict")
+        return []
     if command.actor.is_system:
         raise Refused("requests come from people", code="not_allowed")
     return [
@@ -313,6 +319,18 @@ def _open(command: OpenRequest, state: RequestState) -> Sequence[EventPayload]:
             command_id=command.command_id,
         )
     ]
+
+
+def _intake(intake: OpenRequest | RequestState) -> tuple[object, ...]:
+    """What an intake said, which nothing after it changes."""
+    return (
+        intake.category,
+        intake.urgency,
+        intake.ward,
+        intake.area_id,
+        intake.household_size,
+        intake.contact_ref,
+    )
 
 
 def _claim(command: ClaimRequest, state: RequestState) -> Sequence[EventPayload]:

@@ -21,6 +21,7 @@ from services.requests.timers import SiteTimer
 from services.requests.volunteer import TakeClaim
 from shared.commands import meta
 from shared.decider import Refused
+from shared.endpoints import REUSED_ID
 from shared.eventstore import EventStore
 from shared.ids import child_id, uuid7
 from shared.sites import Sites
@@ -177,9 +178,13 @@ async def test_a_retry_the_process_does_not_remember_keeps_one_request_and_forge
     def restarted() -> Handlers:  # a new process: nothing cached
         return Handlers(EventStore(nc, registry, SITE), SITE, vault)
 
-    other = inputs.CreateRequest.model_validate(body | {"name": "Someone Else"})
-    again = await restarted().create_request(other)  # the same id, other content
+    again = await restarted().create_request(inputs.CreateRequest.model_validate(body))
     assert again["request_id"] == request_id
+    for change in ({"name": "Someone Else"}, {"category": "shelter"}):
+        other = inputs.CreateRequest.model_validate(body | change)  # the same id, other content
+        with pytest.raises(Refused) as refusal:
+            await restarted().create_request(other)
+        assert (refusal.value.code, refusal.value.message) == ("conflict", REUSED_ID)
     contact = await ok(nc, SITE, "read_contact", {"request_id": request_id, **_coordinator()})
     assert "Ina Soares" in json.dumps(contact)
     await ok(nc, SITE, "forget_contact", command(request_id=request_id))
@@ -215,6 +220,89 @@ async def test_a_volunteer_update_keeps_what_it_leaves_out(net: Sites, running: 
     error = await refused(nc, SITE, "update_volunteer", command(volunteer_id="own-limit"))
     assert error.code == "invalid"
     assert "area_id, skills or max_claims" in error.details[0]["problem"]
+
+
+async def test_a_command_id_reused_for_another_intake_is_refused_and_changes_nothing(
+    net: Sites, running: Running
+) -> None:
+    """``requests create --category food --area w1 --command-id X`` and then ``--category medicine
+    --urgency critical --area w1-a --command-id X`` both answered ok with the food request: the
+    critical one was silently dropped. Refused now, whether this process remembers the first or
+    not, and the first request's contact is neither overwritten nor shredded."""
+    nc = net.nc(SITE)
+    cid = uuid7()
+    first = {"command_id": cid, **_coordinator(), "category": "food", "area_id": "w1"}
+    first |= {"name": "Lia Pereira", "phone": "+670 7711 2233"}
+    request_id = (await ok(nc, SITE, "create_request", first))["request_id"]
+    assert await ok(nc, SITE, "create_request", first) == await ok(
+        nc, SITE, "create_request", first
+    )
+    others = [
+        first | {"category": "medicine", "urgency": "critical", "area_id": "w1-a"},
+        first | {"household_size": 4},
+        first | {"phone": "+670 7799 0000"},  # the same facts for another person
+        {k: v for k, v in first.items() if k not in ("name", "phone")},  # nobody to call back
+    ]
+    for other in others:
+        error = await refused(nc, SITE, "create_request", other)
+        assert (error.code, error.message) == ("conflict", REUSED_ID), other
+        assert "Lia" not in error.message
+        restarted = Handlers(EventStore(nc, registry, SITE), SITE, running.handlers._vault)
+        with pytest.raises(Refused) as refusal:  # a process that does not remember the first
+            await restarted.create_request(inputs.CreateRequest.model_validate(other))
+        assert (refusal.value.code, refusal.value.message) == ("conflict", REUSED_ID)
+    assert await types_of(net, "request", request_id) == ["RequestOpened"]
+    shown = await ok(nc, SITE, "read_contact", {"request_id": request_id, **_coordinator()})
+    assert shown["contact"] == {"name": "Lia Pereira", "phone": "+670 7711 2233"}
+    (listed,) = [
+        r
+        for r in await until_listed(nc, SITE, "list_requests", {"area_id": "w1"}, 1)
+        if r["request_id"] == request_id
+    ]
+    assert (listed["category"], listed["urgency"]) == ("food", "normal")
+
+
+async def test_a_reused_id_that_would_add_a_contact_leaves_none_behind(
+    net: Sites, running: Running
+) -> None:
+    """The first intake named nobody; a reuse of its id with a name could write the vault entry
+    before the store refused it: nothing may stay there, in a process that remembers the first or
+    in one that does not."""
+    nc = net.nc(SITE)
+    vault = running.handlers._vault
+    assert vault is not None
+    body = command(category="food", area_id="w2-a")
+    await ok(nc, SITE, "create_request", body)
+    named = body | {"name": "Rui Soares"}
+    error = await refused(nc, SITE, "create_request", named)
+    assert (error.code, error.message) == ("conflict", REUSED_ID)
+    restarted = Handlers(EventStore(nc, registry, SITE), SITE, vault)
+    with pytest.raises(Refused):
+        await restarted.create_request(inputs.CreateRequest.model_validate(named))
+    assert await vault.get(child_id(body["command_id"], CONTACT)) is None
+
+
+async def test_a_command_id_reused_for_a_kitchen_or_a_claim_says_so_in_words(
+    net: Sites, running: Running
+) -> None:
+    """Reusing an id across commands answered ``event id 01a2... already used for a different event
+    elsewhere in the stream``: the store's words, not a coordinator's."""
+    nc = net.nc(SITE)
+    reused = command(category="care", area_id="w2-a")
+    await ok(nc, SITE, "create_request", reused)
+    kitchen = reused | {"kitchen_id": "k-reused", "name": "K", "area_id": "w2-a", "capacity": 9}
+    del kitchen["category"]
+    error = await refused(nc, SITE, "open_kitchen", kitchen)
+    assert (error.code, error.message) == ("conflict", REUSED_ID)
+    await register(nc, SITE, "twice-tia", "w2-a")
+    one, two = await create(net, "w2-a"), await create(net, "w2-a")
+    claim = as_volunteer("twice-tia", request_id=one)
+    await ok(nc, SITE, "claim_request", claim)
+    error = await refused(nc, SITE, "claim_request", claim | {"request_id": two})
+    assert (error.code, error.message) == ("conflict", REUSED_ID)
+    assert "RequestClaimed" not in await types_of(net, "request", two)
+    held = await running.handlers.volunteer_state("twice-tia")
+    assert list(held.active.values()) == [one], "the first claim keeps its place"
 
 
 async def test_a_volunteer_at_the_limit_is_refused(net: Sites, running: Running) -> None:

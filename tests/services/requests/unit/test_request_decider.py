@@ -36,7 +36,7 @@ from services.requests.request import (
     StartRequest,
     request_decider,
 )
-from shared.endpoints import NotFound
+from shared.endpoints import REUSED_ID, NotFound
 from tests.services.requests.given import given
 
 COORD = Actor("coord-aye", "coordinator")
@@ -71,6 +71,24 @@ def test_intake_opens_a_request_with_no_proof_of_need() -> None:
 def test_a_taken_request_id_is_refused() -> None:
     command = OpenRequest("c-other", COORD, RID, "food", "low", "w3", "w3", 1, None)
     given(request_decider, opened).when(command).refused("exists", RID)
+
+
+def test_an_intake_sent_again_changes_nothing_but_its_id_reused_for_another_is_refused() -> None:
+    """The same command id with other content answered ok with the first request, and the second
+    (a critical medicine request) was silently dropped."""
+    again = OpenRequest("c-open", COORD, RID, "food", "urgent", "w3", "w3-kyaik", 5, "ref-1")
+    given(request_decider, opened).when(again).then()
+    claimed = given(request_decider, opened, claimed_by_mya)
+    claimed.when(again).then()  # a retry long after: the request as it is now
+    for other in (
+        OpenRequest("c-open", COORD, RID, "medicine", "critical", "w3", "w3-kyaik", 5, "ref-1"),
+        OpenRequest("c-open", COORD, RID, "food", "urgent", "w3", "w3-kyaik", 2, "ref-1"),
+        OpenRequest("c-open", COORD, RID, "food", "urgent", "w1", "w1-a", 5, "ref-1"),
+        OpenRequest("c-open", COORD, RID, "food", "urgent", "w3", "w3-kyaik", 5, None),
+    ):
+        refusal = given(request_decider, opened).when(other).refused("conflict")
+        assert refusal.message == REUSED_ID
+        given(request_decider, opened, claimed_by_mya).when(other).refused("conflict")
 
 
 def test_a_volunteer_claims_an_open_request() -> None:
