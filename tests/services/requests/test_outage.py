@@ -36,6 +36,14 @@ async def test_a_cut_off_site_keeps_working_and_the_hub_summary_converges(tmp_pa
         await set_up_site(nc, SITE)
         for i, area in enumerate(("w1-a", "w1-b", "w2-a")):
             await register(nc, SITE, f"vol-{i}", area)
+
+        async def hub_knows_the_site() -> bool:
+            rows = await ok(net.nc(HUB), HUB, "site_summary", {"site": SITE})
+            return bool(rows) and rows[0]["volunteers"]["registered"] == 3
+
+        # Before the cut: the hub's summary of the site, as of then, is what falls behind (cut
+        # straight after the registrations, the hub sometimes had no row for the site at all).
+        await wait_until(hub_knows_the_site, timeout=60, step=0.2)
         await net.link(SITE).down("freeze")
         created = []
         for i in range(30):
