@@ -185,7 +185,9 @@ def _requests(parser: argparse.ArgumentParser) -> None:
 
     _areas(sub.add_parser("area", help="the site's area tree"))
     _directory(sub.add_parser("directory", help="the signposting directory"))
-    _settings(sub.add_parser("settings", help="claim limits, expiry and alert delay"))
+    _settings(
+        sub.add_parser("settings", help="claim limits, expiry, alert delay and the time zone")
+    )
     _coordinators(sub.add_parser("coordinator", help="the site's coordinators"))
     summary = _action(
         sub,
@@ -331,6 +333,10 @@ def _settings(parser: argparse.ArgumentParser) -> None:
     change.add_argument(
         "--alert-after", type=int, help="minutes before an unclaimed urgent request alerts"
     )
+    change.add_argument(
+        "--timezone",
+        help="the site's IANA time zone, e.g. Asia/Dili: its 'today' (default UTC)",
+    )
 
 
 def _change_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -338,6 +344,7 @@ def _change_settings(args: argparse.Namespace) -> dict[str, Any]:
         "default_max_claims": args.max_claims,
         "claim_expiry_minutes": args.claim_expiry,
         "urgent_alert_minutes": args.alert_after,
+        "timezone": args.timezone,
     }
 
 

@@ -175,6 +175,10 @@ class SiteSettingsChanged(EventPayload):
     claim_expiry_minutes: int = Field(ge=5, le=7 * 24 * 60)
     urgent_alert_minutes: int = Field(ge=1, le=24 * 60)
     command_id: CommandId
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+    """The site's IANA time zone (``Asia/Dili``): its "today" is its date there. None in events
+    from before sites had a zone, which were all UTC. Not checked against a zone database here:
+    the hub's may be older than the site's, and the event must still decode."""
 
 
 # --- help requests ----------------------------------------------------------------------------

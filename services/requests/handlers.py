@@ -586,6 +586,7 @@ class Handlers:
             command.default_max_claims,
             command.claim_expiry_minutes,
             command.urgent_alert_minutes,
+            command.timezone,
         )
         return await self._site(command, changed)
 
@@ -686,5 +687,6 @@ def site_view(state: SiteState) -> dict[str, Any]:
             "default_max_claims": state.settings.default_max_claims,
             "claim_expiry_minutes": state.settings.claim_expiry_minutes,
             "urgent_alert_minutes": state.settings.urgent_alert_minutes,
+            "timezone": state.settings.timezone,
         },
     }

@@ -34,6 +34,7 @@ from services.requests.events import (
     Unit,
     Urgency,
 )
+from services.requests.zones import is_timezone
 from shared.currencies import CURRENCIES
 from shared.ids import UUID7_PATTERN, timestamp_ms
 from shared.projection import Offset
@@ -75,6 +76,20 @@ def _known_currency(value: str) -> str:
 
 
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency)]
+
+
+def _known_timezone(value: str) -> str:
+    if not is_timezone(value):
+        raise ValueError(
+            "must be an IANA time zone name such as Asia/Dili, Asia/Yangon or Africa/Khartoum "
+            "(or UTC)"
+        )
+    return value
+
+
+TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_timezone)]
+"""The site's zone, by name: an offset (``+09:00``) would be wrong half the year where clocks
+change, and a laptop's own zone is too often wrong in the field."""
 ItemName = Annotated[Item, StringConstraints(strip_whitespace=True)]
 """Trimmed: stock is kept by item name, and ``rice `` would otherwise be a second, unreachable
 ``rice`` (the dashboard shows it, stock-out of ``rice`` finds none)."""
@@ -318,6 +333,7 @@ class ChangeSettings(Command):
     default_max_claims: int | None = Field(default=None, ge=1, le=50)
     claim_expiry_minutes: int | None = Field(default=None, ge=5, le=7 * 24 * 60)
     urgent_alert_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    timezone: TimeZone | None = None
 
 
 class SiteSummary(Query):

@@ -12,6 +12,7 @@ from typing import Any
 from services.requests import inputs, queries
 from services.requests.handlers import Handlers
 from services.requests.matching import Need
+from services.requests.zones import zone_named
 from shared.decider import Refused
 from shared.endpoints import NotFound
 from shared.projection import open_db
@@ -113,10 +114,14 @@ class ReadSide:
         if self._handlers is None:
             raise Refused("settings belong to field sites", code="not_here")
         state = await self._handlers.site_state()
+        zone = zone_named(state.settings.timezone) or UTC
         return {
             "default_max_claims": state.settings.default_max_claims,
             "claim_expiry_minutes": state.settings.claim_expiry_minutes,
             "urgent_alert_minutes": state.settings.urgent_alert_minutes,
+            "timezone": state.settings.timezone,
+            # the clock at the site as the service reads it: a wrong zone shows at a glance
+            "time_at_site": self._clock().astimezone(zone).isoformat(timespec="minutes"),
             "coordinators": sorted(state.coordinators),
         }
 

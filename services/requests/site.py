@@ -1,15 +1,17 @@
 """The site aggregate: what a site's coordinators define for everyone else there.
 
-Its coordinators, the area tree (site > ward > street or pod), the signposting directory and the
-settings for claims and alerts. One aggregate per site, owned by that site: it changes rarely, and
-every command at the site reads it (is this area known? is this actor a coordinator?), so one small
-cached history is cheaper than many.
+Its coordinators, the area tree (site > ward > street or pod), the signposting directory, the
+settings for claims and alerts, and the site's time zone (its "today" is its local date). One
+aggregate per site, owned by that site: it changes rarely, and every command at the site reads it
+(is this area known? is this actor a coordinator?), so one small cached history is cheaper than
+many.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from services.requests.actors import Actor
 from services.requests.events import (
@@ -24,9 +26,12 @@ from services.requests.events import (
     DirectoryKind,
     SiteSettingsChanged,
 )
+from services.requests.zones import DEFAULT_TIMEZONE, is_timezone
 from shared.decider import Decider, Refused
 from shared.endpoints import NotFound
 from shared.envelope import EventPayload
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,8 @@ class Settings:
     default_max_claims: int = 3
     claim_expiry_minutes: int = 120
     urgent_alert_minutes: int = 30
+    timezone: str = DEFAULT_TIMEZONE
+    """The site's IANA zone: meals are dated, and "today" is counted, in the site's local day."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +136,7 @@ class ChangeSettings:
     default_max_claims: int | None = None
     claim_expiry_minutes: int | None = None
     urgent_alert_minutes: int | None = None
+    timezone: str | None = None
 
 
 SiteCommand = (
@@ -206,25 +214,37 @@ def decide(command: SiteCommand, state: SiteState) -> Sequence[EventPayload]:
             entry(state, entry_id)
             return [DirectoryEntryWithdrawn(entry_id=entry_id, command_id=cid)]
         case ChangeSettings():
-            now = state.settings
-            changed = Settings(
-                _or(command.default_max_claims, now.default_max_claims),
-                _or(command.claim_expiry_minutes, now.claim_expiry_minutes),
-                _or(command.urgent_alert_minutes, now.urgent_alert_minutes),
-            )
-            if changed == state.settings:
-                return []
-            return [
-                SiteSettingsChanged(
-                    default_max_claims=changed.default_max_claims,
-                    claim_expiry_minutes=changed.claim_expiry_minutes,
-                    urgent_alert_minutes=changed.urgent_alert_minutes,
-                    command_id=command.command_id,
-                )
-            ]
+            return _change_settings(command, state.settings)
 
 
-def _or(given: int | None, current: int) -> int:
+def _change_settings(command: ChangeSettings, now: Settings) -> Sequence[EventPayload]:
+    """Every event carries every setting, the zone included, so that the last one says them all."""
+    if command.timezone is not None and not is_timezone(command.timezone):
+        raise Refused(
+            "that time zone is unknown: give an IANA name such as Asia/Dili, Asia/Yangon or "
+            "Africa/Khartoum (or UTC)",
+            code="unknown_timezone",
+        )
+    changed = Settings(
+        _or(command.default_max_claims, now.default_max_claims),
+        _or(command.claim_expiry_minutes, now.claim_expiry_minutes),
+        _or(command.urgent_alert_minutes, now.urgent_alert_minutes),
+        _or(command.timezone, now.timezone),
+    )
+    if changed == now:
+        return []
+    return [
+        SiteSettingsChanged(
+            default_max_claims=changed.default_max_claims,
+            claim_expiry_minutes=changed.claim_expiry_minutes,
+            urgent_alert_minutes=changed.urgent_alert_minutes,
+            command_id=command.command_id,
+            timezone=changed.timezone,
+        )
+    ]
+
+
+def _or(given: _T | None, current: _T) -> _T:
     return current if given is None else given
 
 
@@ -322,7 +342,10 @@ def evolve(state: SiteState, event: EventPayload) -> SiteState:
             return replace(state, directory={**state.directory, entry_id: gone})
         case SiteSettingsChanged():
             settings = Settings(
-                event.default_max_claims, event.claim_expiry_minutes, event.urgent_alert_minutes
+                event.default_max_claims,
+                event.claim_expiry_minutes,
+                event.urgent_alert_minutes,
+                event.timezone or DEFAULT_TIMEZONE,
             )
             return replace(state, settings=settings)
     return state

@@ -182,3 +182,8 @@ def test_registering_a_volunteer_still_needs_area_and_skills() -> None:
             "--max-claims",
             "site",
         )
+
+
+def test_settings_set_sends_the_time_zone_and_only_what_was_given() -> None:
+    sent = _payload(cli._change_settings, "requests", "settings", "set", "--timezone", "Asia/Dili")
+    assert sent == {"timezone": "Asia/Dili"}

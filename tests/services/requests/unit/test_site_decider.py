@@ -159,7 +159,11 @@ def test_a_setting_left_out_stays_as_it_is() -> None:
     """A coordinator changing one setting need not restate the others (all three were required)."""
     given(site_decider, first).when(ChangeSettings("c-s", AYE, claim_expiry_minutes=45)).then(
         SiteSettingsChanged(
-            default_max_claims=3, claim_expiry_minutes=45, urgent_alert_minutes=30, command_id="c-s"
+            default_max_claims=3,
+            claim_expiry_minutes=45,
+            urgent_alert_minutes=30,
+            command_id="c-s",
+            timezone="UTC",
         )
     )
     given(site_decider, first).when(ChangeSettings("c-s", AYE)).then()  # nothing to change
@@ -175,7 +179,68 @@ def test_coordinators_set_claim_limits_expiry_and_alert_delay() -> None:
                 claim_expiry_minutes=60,
                 urgent_alert_minutes=15,
                 command_id="c-s",
+                timezone="UTC",
             )
         )
     )
     assert state.settings.default_max_claims == 2
+
+
+in_dili = SiteSettingsChanged(
+    default_max_claims=3,
+    claim_expiry_minutes=120,
+    urgent_alert_minutes=30,
+    command_id="c-tz",
+    timezone="Asia/Dili",
+)
+
+
+def test_a_site_that_never_set_its_zone_is_on_utc() -> None:
+    assert given(site_decider, first).state.settings.timezone == "UTC"
+    before_zones = SiteSettingsChanged(
+        default_max_claims=2, claim_expiry_minutes=60, urgent_alert_minutes=15, command_id="c-old"
+    )
+    assert given(site_decider, first, before_zones).state.settings.timezone == "UTC"
+
+
+def test_coordinators_set_the_sites_time_zone() -> None:
+    state = given(site_decider, first).when(ChangeSettings("c-tz", AYE, timezone="Asia/Dili"))
+    assert state.then(in_dili).settings.timezone == "Asia/Dili"
+    given(site_decider, first, in_dili).when(
+        ChangeSettings("c-again", AYE, timezone="Asia/Dili")
+    ).then()  # the zone it has: nothing to change
+
+
+def test_a_settings_change_that_leaves_the_zone_out_keeps_it() -> None:
+    """As with every other setting: changing the alert delay must not put Dili back on UTC."""
+    state = (
+        given(site_decider, first, in_dili)
+        .when(ChangeSettings("c-s", AYE, urgent_alert_minutes=10))
+        .then(
+            SiteSettingsChanged(
+                default_max_claims=3,
+                claim_expiry_minutes=120,
+                urgent_alert_minutes=10,
+                command_id="c-s",
+                timezone="Asia/Dili",
+            )
+        )
+    )
+    assert state.settings.timezone == "Asia/Dili"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Asia/Dilly", "asia/dili", "Dili", "+09:00", "UTC+9", "localtime", "../../etc/passwd", ""],
+)
+def test_a_time_zone_the_zone_database_does_not_know_is_refused(name: str) -> None:
+    given(site_decider, first).when(ChangeSettings("c-tz", AYE, timezone=name)).refused(
+        "unknown_timezone", "IANA name", "Asia/Dili"
+    )
+
+
+def test_only_coordinators_set_the_time_zone() -> None:
+    volunteer = Actor("vol-mya", "volunteer")
+    given(site_decider, first).when(
+        ChangeSettings("c-tz", volunteer, timezone="Asia/Dili")
+    ).refused("not_coordinator")
