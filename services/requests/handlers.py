@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from services.requests import inputs
@@ -85,6 +85,7 @@ from services.requests.volunteer import (
     VolunteerState,
     volunteer_decider,
 )
+from services.requests.zones import local_date
 from shared import telemetry
 from shared.commands import AggregateStore, CommandHandler, CommandMeta, meta
 from shared.currencies import major
@@ -99,8 +100,6 @@ _log = telemetry.get_logger("aidmesh.requests")
 # Ids derived from a client's command id (``child_id(command_id, n)``), one number per use, so no
 # two commands ever share an id. The timer numbers its own from 100 (see timers.py).
 CONTACT, FIRST_STEP, GIVE_BACK = 0, 1, 2
-LATEST_TIMEZONE = timedelta(hours=14)
-"""A kitchen's "today" can be UTC's tomorrow (UTC+14 at most): meals dated up to then are accepted."""
 
 
 class Handlers:
@@ -492,15 +491,23 @@ class Handlers:
 
     async def plan_meals(self, command: inputs.PlanMeals) -> dict[str, Any]:
         actor = await self.actor(command)
-        latest = (meta(command.command_id, actor.id).occurred_at + LATEST_TIMEZONE).date()
-        plan = PlanMeals(command.command_id, actor, command.day, command.meals, latest)
+        today = await self.site_today(command)
+        plan = PlanMeals(command.command_id, actor, command.day, command.meals, today)
         return await self._kitchen(command, command.kitchen_id, plan)
 
     async def serve_meals(self, command: inputs.ServeMeals) -> dict[str, Any]:
         actor = await self.actor(command)
-        latest = (meta(command.command_id, actor.id).occurred_at + LATEST_TIMEZONE).date()
-        served = ServeMeals(command.command_id, actor, command.day, command.meals, latest)
+        today = await self.site_today(command)
+        served = ServeMeals(command.command_id, actor, command.day, command.meals, today)
         return await self._kitchen(command, command.kitchen_id, served)
+
+    async def site_today(self, command: inputs.Command) -> date:
+        """The site's date when the command was made (its id's time), in the site's zone: a
+        kitchen's day is its local day, and the service's UTC clock and a laptop's zone (often
+        wrong in the field) both put Dili's breakfast on the day before. From the id, so a retry
+        hours later is dated as the first try was."""
+        zone = (await self.site_state()).settings.timezone
+        return local_date(meta(command.command_id, command.actor).occurred_at, zone)
 
     async def post_need(self, command: inputs.PostNeed) -> dict[str, Any]:
         actor = await self.actor(command)

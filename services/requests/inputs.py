@@ -265,14 +265,18 @@ class StockChange(Command):
 
 
 class PlanMeals(Command):
+    """``day`` left out (or null) is the site's today, in its time zone, when the command was made."""
+
     kitchen_id: Id
-    day: date
+    day: date | None = None
     meals: int = Field(ge=0, le=100_000)
 
 
 class ServeMeals(Command):
+    """``day`` left out (or null) is the site's today, in its time zone, when the command was made."""
+
     kitchen_id: Id
-    day: date
+    day: date | None = None
     meals: int = Field(ge=1, le=100_000)
 
 

@@ -115,22 +115,24 @@ DAYS_A_YEAR = 366
 
 @dataclass(frozen=True, slots=True)
 class PlanMeals:
-    """``today`` is the command's date at the site: plans reach at most a year either side."""
+    """``today`` is the site's local date at the command's time (its zone, not UTC, nor the zone
+    of whoever typed it): plans reach at most a year either side. ``day`` None is today."""
 
     command_id: str
     actor: Actor
-    day: date
+    day: date | None
     meals: int
     today: date
 
 
 @dataclass(frozen=True, slots=True)
 class ServeMeals:
-    """``today`` is the command's date at the site: meals cannot be served in the future."""
+    """``today`` is the site's local date at the command's time: meals cannot be served on a day
+    still to come there. ``day`` None is today."""
 
     command_id: str
     actor: Actor
-    day: date
+    day: date | None
     meals: int
     today: date
 
@@ -199,12 +201,18 @@ def decide(command: KitchenCommand, state: KitchenState) -> Sequence[EventPayloa
                     code="not_enough_stock",
                 )
             return [StockUsed(item=item, quantity=qty, unit=unit, command_id=cid)]
-        case PlanMeals(day=day, meals=meals, today=today):
+        case PlanMeals(meals=meals, today=today):
+            day = command.day or today
             _within_a_year(day, today, "planned")
             return [MealsPlanned(day=day, meals=meals, command_id=cid)]
-        case ServeMeals(day=day, meals=meals, today=today):
+        case ServeMeals(meals=meals, today=today):
+            day = command.day or today
             if day > today:
-                raise Refused(f"{day} is still to come: record meals once served", code="future")
+                raise Refused(
+                    f"{day} is still to come at the site (today there is {today}): record meals "
+                    "once served",
+                    code="future",
+                )
             _within_a_year(day, today, "served")
             if meals <= 0 or meals > MAX_MEALS_PER_RECORD:
                 raise Refused(

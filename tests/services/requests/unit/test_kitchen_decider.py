@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+
+import pytest
 
 from services.requests.actors import Actor
 from services.requests.events import (
@@ -27,6 +29,7 @@ from services.requests.kitchen import (
     UseStock,
     kitchen_decider,
 )
+from services.requests.zones import local_date
 from tests.services.requests.given import given
 
 COORD = Actor("coord-aye", "coordinator")
@@ -106,6 +109,80 @@ def test_meals_cannot_be_served_in_the_future() -> None:
     given(kitchen_decider, opened).when(
         ServeMeals("c-serve", LEAD, date(2026, 3, 2), 10, TODAY)
     ).refused("future")
+
+
+def test_meals_recorded_without_a_day_are_the_sites_today() -> None:
+    given(kitchen_decider, opened).when(ServeMeals("c-serve", LEAD, None, 120, TODAY)).then(
+        MealsServed(kitchen_id="k1", day=TODAY, meals=120, command_id="c-serve")
+    )
+    given(kitchen_decider, opened).when(PlanMeals("c-plan", LEAD, None, 350, TODAY)).then(
+        MealsPlanned(day=TODAY, meals=350, command_id="c-plan")
+    )
+
+
+BREAKFAST_IN_DILI = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
+"""07:30 on 24 November in Dili (UTC+9), still the 23rd in UTC."""
+
+
+def test_at_breakfast_in_dili_today_is_dilis_day_not_utcs() -> None:
+    """For the first 9 hours of every Dili day, the day's meals were dated, or counted, as UTC's
+    day: the day before."""
+    today = local_date(BREAKFAST_IN_DILI, "Asia/Dili")
+    assert today == date(2026, 11, 24)
+    given(kitchen_decider, opened).when(ServeMeals("c-1", LEAD, None, 120, today)).then(
+        MealsServed(kitchen_id="k1", day=date(2026, 11, 24), meals=120, command_id="c-1")
+    )
+    given(kitchen_decider, opened).when(
+        ServeMeals("c-2", LEAD, date(2026, 11, 24), 120, today)
+    ).then(MealsServed(kitchen_id="k1", day=date(2026, 11, 24), meals=120, command_id="c-2"))
+    given(kitchen_decider, opened).when(
+        ServeMeals("c-3", LEAD, date(2026, 11, 25), 120, today)
+    ).refused("future", "2026-11-25 is still to come", "today there is 2026-11-24")
+
+
+def test_in_the_dili_evening_tomorrow_is_still_to_come() -> None:
+    """At 19:00 in Dili it is 10:00 UTC: a day up to UTC+14 went through (UTC's date + 14 hours),
+    so Dili recorded meals "served" tomorrow from 19:00 on."""
+    evening = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    today = local_date(evening, "Asia/Dili")
+    assert today == date(2026, 11, 24)
+    given(kitchen_decider, opened).when(
+        ServeMeals("c-1", LEAD, date(2026, 11, 25), 120, today)
+    ).refused("future")
+    given(kitchen_decider, opened).when(
+        PlanMeals("c-2", LEAD, date(2026, 11, 25), 300, today)
+    ).then(MealsPlanned(day=date(2026, 11, 25), meals=300, command_id="c-2"))  # plans may
+
+
+@pytest.mark.parametrize(
+    ("zone", "moment", "local"),
+    [
+        ("Asia/Dili", datetime(2026, 11, 23, 15, 0, tzinfo=UTC), date(2026, 11, 24)),
+        ("Asia/Yangon", datetime(2026, 11, 23, 17, 45, tzinfo=UTC), date(2026, 11, 24)),
+        ("Africa/Khartoum", datetime(2026, 11, 23, 23, 0, tzinfo=UTC), date(2026, 11, 24)),
+        ("America/Port-au-Prince", datetime(2026, 11, 24, 2, 0, tzinfo=UTC), date(2026, 11, 23)),
+        ("UTC", datetime(2026, 11, 23, 23, 59, tzinfo=UTC), date(2026, 11, 23)),
+        (None, datetime(2026, 11, 23, 23, 59, tzinfo=UTC), date(2026, 11, 23)),
+    ],
+)
+def test_the_sites_today_is_its_local_date(zone: str | None, moment: datetime, local: date) -> None:
+    """West of UTC too: at 21:00 in Port-au-Prince, UTC's tomorrow is still to come there."""
+    today = local_date(moment, zone)
+    assert today == local
+    given(kitchen_decider, opened).when(ServeMeals("c", LEAD, None, 10, today)).then(
+        MealsServed(kitchen_id="k1", day=local, meals=10, command_id="c")
+    )
+    given(kitchen_decider, opened).when(
+        ServeMeals("c", LEAD, local + timedelta(days=1), 10, today)
+    ).refused("future")
+
+
+def test_a_day_more_than_a_year_off_names_the_sites_today() -> None:
+    """The refusal named UTC's date, the day before the one the lead sees in Dili in the morning."""
+    today = local_date(BREAKFAST_IN_DILI, "Asia/Dili")
+    given(kitchen_decider, opened).when(ServeMeals("c", LEAD, date(2025, 1, 1), 10, today)).refused(
+        "bad_day", "more than a year from 2026-11-24"
+    )
 
 
 def test_meals_are_planned_and_served_within_a_year_of_today() -> None:
