@@ -14,7 +14,6 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from services.requests.events import CATEGORIES, URGENCIES
@@ -514,7 +513,9 @@ def _kitchens(parser: argparse.ArgumentParser) -> None:
         )
         meals.add_argument("kitchen_id")
         meals.add_argument("--meals", type=int, required=True)
-        meals.add_argument("--day", help="YYYY-MM-DD (default: today)")
+        meals.add_argument(
+            "--day", help="YYYY-MM-DD (default: today at the site, in the site's time zone)"
+        )
     need = _action(sub, "need", "post_need", _need, "post a need donors can fund")
     need.add_argument("kitchen_id")
     need.add_argument("--need-id")
@@ -565,11 +566,10 @@ def _stock(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _meals(args: argparse.Namespace) -> dict[str, Any]:
-    """Today is the kitchen's today, the local date where the lead types this: UTC's would put a
-    breakfast served east of Greenwich before midnight UTC on yesterday (the service accepts
-    dates up to UTC+14 for this reason)."""
-    day = args.day or datetime.now().astimezone().date().isoformat()
-    return {"kitchen_id": args.kitchen_id, "meals": args.meals, "day": day}
+    """Without ``--day`` no day is sent and the service dates the meals with the site's today, in
+    the site's time zone: the laptop's own date was sent, and laptops in the field are often set
+    to the wrong zone."""
+    return {"kitchen_id": args.kitchen_id, "meals": args.meals, "day": args.day}
 
 
 def _need(args: argparse.Namespace) -> dict[str, Any]:

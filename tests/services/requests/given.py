@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -47,3 +50,12 @@ class Scenario:
 
 def given(decider: Decider[Any, Any, EventPayload], *history: EventPayload) -> Scenario:
     return Scenario(decider, list(history))
+
+
+def command_id_at(moment: datetime) -> str:
+    """A client's UUIDv7 made at ``moment``, as a command's time comes from its id. ``uuid7(ms)``
+    keeps a process's ids in order, so once it has made one now it makes no earlier one."""
+    ms = int(moment.timestamp() * 1000)
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = ms << 80 | 0x7 << 76 | (rand >> 68) << 64 | 0b10 << 62 | rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))

@@ -1,4 +1,4 @@
-"""The CLI's own defaults, without a server."""
+"""The CLI's own defaults, without a server (the service's side of them on an in-memory store)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,22 @@ import argparse
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, date, datetime
 
 import pytest
 
-from services.requests import cli
+from services.requests import cli, inputs
+from services.requests.events import MealsServed
+from services.requests.handlers import Handlers
+from shared.memorystore import InMemoryEventStore
+from tests.services.requests.given import command_id_at
 
 
 @pytest.fixture
-def in_dili() -> Iterator[None]:
-    """The machine's clock set to Dili (UTC+9), as a coordinator's laptop there is."""
+def laptop_on_kiritimati() -> Iterator[None]:
+    """The laptop's clock on UTC+14, as a laptop in the field often is, set to a zone not its own."""
     before = os.environ.get("TZ")
-    os.environ["TZ"] = "Asia/Dili"
+    os.environ["TZ"] = "Pacific/Kiritimati"
     time.tzset()
     try:
         yield
@@ -29,25 +33,57 @@ def in_dili() -> Iterator[None]:
         time.tzset()
 
 
-class _Breakfast(datetime):
-    """07:30 in Dili on 24 November, which is 22:30 UTC on the 23rd."""
-
-    @classmethod
-    def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
-        moment = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
-        return moment.astimezone(tz) if tz else moment.astimezone().replace(tzinfo=None)
+BREAKFAST_IN_DILI = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
+"""07:30 on 24 November in Dili; the 23rd in UTC, and already the 25th on the laptop."""
 
 
-def test_meals_served_default_to_the_kitchens_own_today(
-    in_dili: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(cli, "datetime", _Breakfast)
-    args = argparse.Namespace(kitchen_id="k1", meals=120, day=None)
-    assert cli._meals(args)["day"] == "2026-11-24"
-    assert (
-        cli._meals(argparse.Namespace(kitchen_id="k1", meals=1, day="2026-11-20"))["day"]
-        == "2026-11-20"
+async def _served_at_the_site(body: dict[str, object]) -> date:
+    """The day the service gives the meals: a site in Dili, with the CLI's payload sent as the
+    edge would (validated into the same input model) at 07:30 there."""
+    store = InMemoryEventStore("dili")
+    handlers = Handlers(store, "dili", vault=None)
+    coordinator = {"actor": "coord-aye", "role": "coordinator"}
+
+    def made(**fields: object) -> dict[str, object]:
+        return {"command_id": command_id_at(BREAKFAST_IN_DILI), **fields}
+
+    await handlers.appoint_coordinator(
+        inputs.AppointCoordinator(**made(**coordinator, coordinator_id="coord-aye"))
     )
+    await handlers.change_settings(
+        inputs.ChangeSettings(**made(**coordinator, timezone="Asia/Dili"))
+    )
+    await handlers.define_area(
+        inputs.DefineArea(**made(**coordinator, area_id="w1", name="Comoro", level="ward"))
+    )
+    await handlers.open_kitchen(
+        inputs.OpenKitchen(
+            **made(**coordinator, kitchen_id="k1", name="Kitchen", area_id="w1", capacity=400)
+        )
+    )
+    await handlers.serve_meals(inputs.ServeMeals(**made(**coordinator, **body)))
+    loaded = await store.load(handlers.ref("kitchen", "k1"))
+    (served,) = [e.envelope.payload for e in loaded.events if e.envelope.type == "MealsServed"]
+    assert isinstance(served, MealsServed)
+    return served.day
+
+
+async def test_meals_served_without_a_day_are_dated_by_the_service_in_the_sites_zone(
+    laptop_on_kiritimati: None,
+) -> None:
+    """The CLI sent the laptop's local date: a laptop set to a wrong zone dated Dili's breakfast
+    a day out. Now it sends no day, and the service dates it in the site's zone."""
+    sent = _payload(cli._meals, "kitchens", "serve", "k1", "--meals", "120")
+    assert sent == {"kitchen_id": "k1", "meals": 120}
+    assert await _served_at_the_site(sent) == date(2026, 11, 24)
+
+
+async def test_a_day_given_on_the_command_line_is_kept(laptop_on_kiritimati: None) -> None:
+    sent = _payload(cli._meals, "kitchens", "serve", "k1", "--meals", "1", "--day", "2026-11-20")
+    assert sent == {"kitchen_id": "k1", "meals": 1, "day": "2026-11-20"}
+    assert await _served_at_the_site(sent) == date(2026, 11, 20)
+    planned = _payload(cli._meals, "kitchens", "plan", "k1", "--meals", "300")
+    assert planned == {"kitchen_id": "k1", "meals": 300}
 
 
 def _need_args(cost: str, currency: str) -> argparse.Namespace:
