@@ -53,6 +53,7 @@ from services.requests.events import (
     VolunteerUpdated,
 )
 from services.requests.request import claim_outcome
+from services.requests.zones import DEFAULT_TIMEZONE
 from shared.envelope import Envelope, EventPayload
 
 
@@ -367,10 +368,12 @@ class KitchenDashboard:
 
 
 class SiteDefinitions:
-    """The site's areas, signposting directory, settings and coordinators, for listing."""
+    """The site's areas, signposting directory, settings and coordinators, for listing. The
+    settings hold the site's time zone, which the kitchen dashboard's "today" is counted in
+    (version 2)."""
 
     name = "site_definitions"
-    version = 1
+    version = 2
 
     def create(self, db: sqlite3.Connection) -> None:
         _create(
@@ -384,7 +387,7 @@ class SiteDefinitions:
                 withdrawn INTEGER DEFAULT 0);
             CREATE TABLE IF NOT EXISTS sd_settings (
                 site TEXT PRIMARY KEY, default_max_claims INTEGER, claim_expiry_minutes INTEGER,
-                urgent_alert_minutes INTEGER);
+                urgent_alert_minutes INTEGER, timezone TEXT);
             CREATE TABLE IF NOT EXISTS sd_coordinators (coordinator_id TEXT PRIMARY KEY);
             """,
         )
@@ -413,12 +416,13 @@ class SiteDefinitions:
                 db.execute("UPDATE sd_directory SET withdrawn = 1 WHERE entry_id = ?", (entry_id,))
             case SiteSettingsChanged() as s:
                 db.execute(
-                    "INSERT OR REPLACE INTO sd_settings VALUES (?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO sd_settings VALUES (?, ?, ?, ?, ?)",
                     (
                         event.aggregate_id,
                         s.default_max_claims,
                         s.claim_expiry_minutes,
                         s.urgent_alert_minutes,
+                        s.timezone or DEFAULT_TIMEZONE,
                     ),
                 )
             case CoordinatorAppointed(coordinator_id=who):
@@ -435,10 +439,14 @@ class SiteSummary:
     it is open in now; any change of status ends that (a released claim opens a new round, whose
     alert comes later). ``unclaimed_alerts`` counts the open requests so marked: urgent requests
     waiting now. It was a running total of every alert ever raised, which coordinators read as
-    that and which never went down."""
+    that and which never went down.
+
+    Each site's time zone is kept from its ``SiteSettingsChanged`` (UTC until it sets one), so
+    that a site's "today" is its local date at the hub as at the site (version 5): the hub's
+    own clock's date left Dili's morning meals out of "today" for 9 hours a day."""
 
     name = "site_summary"
-    version = 4
+    version = 5
 
     def create(self, db: sqlite3.Connection) -> None:
         _create(
@@ -458,7 +466,8 @@ class SiteSummary:
             CREATE TABLE IF NOT EXISTS sm_needs (
                 site TEXT, kitchen_id TEXT, need_id TEXT, ward TEXT, open INTEGER,
                 PRIMARY KEY (site, kitchen_id, need_id));
-            CREATE TABLE IF NOT EXISTS sm_sites (site TEXT PRIMARY KEY, latest_event_at TEXT);
+            CREATE TABLE IF NOT EXISTS sm_sites (
+                site TEXT PRIMARY KEY, latest_event_at TEXT, timezone TEXT DEFAULT 'UTC');
             """,
         )
 
@@ -480,7 +489,7 @@ class SiteSummary:
         # The newest fact from the site: while it is cut off, the hub's counts are as of then. The
         # time the thing happened, not when it arrived, so both ends agree once the link is back.
         db.execute(
-            "INSERT INTO sm_sites VALUES (?, ?) ON CONFLICT DO UPDATE"
+            "INSERT INTO sm_sites (site, latest_event_at) VALUES (?, ?) ON CONFLICT DO UPDATE"
             " SET latest_event_at = max(latest_event_at, excluded.latest_event_at)",
             (site, stamp(event.occurred_at)),
         )
@@ -544,6 +553,11 @@ class SiteSummary:
                     "UPDATE sm_needs SET open = 0 WHERE site = ? AND kitchen_id = ? AND need_id = ?",
                     (site, agg, need_id),
                 )
+            case SiteSettingsChanged(timezone=timezone):
+                db.execute(
+                    "UPDATE sm_sites SET timezone = ? WHERE site = ?",
+                    (timezone or DEFAULT_TIMEZONE, site),
+                )
 
 
 def _summary_status(payload: EventPayload) -> str | None:
@@ -571,7 +585,7 @@ class SiteReadModels:
     Each event goes to the model of its aggregate kind, and to the summary."""
 
     name = "requests_site"
-    version = 5
+    version = 6
     """Bump when any part's ``apply`` changes meaning."""
 
     def __init__(self) -> None:

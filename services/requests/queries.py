@@ -7,13 +7,14 @@ and coarsens location to the ward.
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from services.requests import inputs
 from services.requests.matching import Candidate, Need, Suggestion, suggest
 from services.requests.site import Settings
+from services.requests.zones import DEFAULT_TIMEZONE, local_date
 from shared.currencies import major
 from shared.projection import page
 
@@ -79,9 +80,16 @@ def open_by_area(db: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def settings(db: sqlite3.Connection) -> Settings:
     row = db.execute(
-        "SELECT default_max_claims, claim_expiry_minutes, urgent_alert_minutes FROM sd_settings"
+        "SELECT default_max_claims, claim_expiry_minutes, urgent_alert_minutes,"
+        " coalesce(timezone, ?) FROM sd_settings",
+        (DEFAULT_TIMEZONE,),
     ).fetchone()
     return Settings(*row) if row else Settings()
+
+
+def site_today(db: sqlite3.Connection, now: datetime) -> date:
+    """The site's date at ``now``, in the zone its settings say (UTC until it sets one)."""
+    return local_date(now, settings(db).timezone)
 
 
 def volunteer_load(db: sqlite3.Connection, query: inputs.ListVolunteers) -> dict[str, Any]:
@@ -197,10 +205,13 @@ def directory(db: sqlite3.Connection) -> list[dict[str, Any]]:
     return rows
 
 
-def site_summary(db: sqlite3.Connection, site: str | None, today: date) -> list[dict[str, Any]]:
+def site_summary(db: sqlite3.Connection, site: str | None, now: datetime) -> list[dict[str, Any]]:
     """Per site: counts by status, open counts by category, urgency and ward, volunteers, meals,
     needs and alerts, and when the newest of the facts they count happened (at the hub, while a
-    site is cut off, that says how old its counts are). Nothing finer than a ward; no ids."""
+    site is cut off, that says how old its counts are). Nothing finer than a ward; no ids.
+
+    "Today" is each site's own date at ``now``, in its time zone: at the hub, sites far apart
+    are on different days, and each row says which (``today``, ``timezone``)."""
     sites = [
         r[0]
         for r in db.execute(
@@ -208,14 +219,19 @@ def site_summary(db: sqlite3.Connection, site: str | None, today: date) -> list[
             " UNION SELECT site FROM sm_kitchens ORDER BY 1"
         )
     ]
-    return [_summary_of(db, s, today) for s in sites if site is None or s == site]
+    return [_summary_of(db, s, now) for s in sites if site is None or s == site]
 
 
 def _counts(db: sqlite3.Connection, sql: str, site: str) -> dict[str, int]:
     return {row[0]: row[1] for row in db.execute(sql, (site,))}
 
 
-def _summary_of(db: sqlite3.Connection, site: str, today: date) -> dict[str, Any]:
+def _summary_of(db: sqlite3.Connection, site: str, now: datetime) -> dict[str, Any]:
+    latest = db.execute(
+        "SELECT latest_event_at, timezone FROM sm_sites WHERE site = ?", (site,)
+    ).fetchone()
+    zone = latest[1] if latest and latest[1] else DEFAULT_TIMEZONE
+    today = local_date(now, zone)
     open_only = "FROM sm_requests WHERE site = ? AND status = 'open' GROUP BY 1 ORDER BY 1"
     volunteers = db.execute(
         "SELECT count(*), coalesce(sum(active), 0), coalesce(sum(resting), 0) FROM sm_volunteers"
@@ -227,10 +243,11 @@ def _summary_of(db: sqlite3.Connection, site: str, today: date) -> dict[str, Any
         " FROM sm_meals WHERE site = ?",
         (today.isoformat(), site),
     ).fetchone()
-    latest = db.execute("SELECT latest_event_at FROM sm_sites WHERE site = ?", (site,)).fetchone()
     return {
         "site": site,
         "latest_event_at": latest[0] if latest else None,
+        "timezone": zone,
+        "today": today.isoformat(),
         "requests": _counts(
             db,
             "SELECT status, count(*) FROM sm_requests WHERE site = ? GROUP BY 1 ORDER BY 1",

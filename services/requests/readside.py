@@ -1,11 +1,12 @@
 """The query side of a running service: a fresh read-only connection to the read models per
-question (cheap with SQLite, and never a stale snapshot), and the clock for "today"."""
+question (cheap with SQLite, and never a stale snapshot), and the clock for "today" (each site's
+date at that moment, in its own time zone, which the read models keep)."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,6 @@ class ReadSide:
             return None
         found: str | None = self._ask(lambda db: queries.kitchen_with_need(db, need_id, other_than))
         return found
-
-    def _today(self) -> date:
-        return self._clock().date()
 
     def _ask(self, question: Callable[[sqlite3.Connection], Any]) -> Any:
         db = self.connect()
@@ -96,9 +94,9 @@ class ReadSide:
         return found
 
     async def kitchen_dashboard(self, query: inputs.KitchenDashboard) -> list[dict[str, Any]]:
-        today = self._today()
+        now = self._clock()
         rows: list[dict[str, Any]] = self._ask(
-            lambda db: queries.kitchen_dashboard(db, query, today)
+            lambda db: queries.kitchen_dashboard(db, query, queries.site_today(db, now))
         )
         return rows
 
@@ -126,8 +124,6 @@ class ReadSide:
         }
 
     async def site_summary(self, query: inputs.SiteSummary) -> list[dict[str, Any]]:
-        today = self._today()
-        rows: list[dict[str, Any]] = self._ask(
-            lambda db: queries.site_summary(db, query.site, today)
-        )
+        now = self._clock()
+        rows: list[dict[str, Any]] = self._ask(lambda db: queries.site_summary(db, query.site, now))
         return rows

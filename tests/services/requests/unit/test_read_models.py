@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -14,11 +14,13 @@ from services.requests.events import (
     KitchenNeedPosted,
     KitchenOpened,
     KitchenUpdated,
+    MealsServed,
     RequestCancelled,
     RequestClaimed,
     RequestFulfilled,
     RequestMerged,
     RequestOpened,
+    SiteSettingsChanged,
     UrgentRequestUnclaimed,
 )
 from services.requests.projections import SiteReadModels
@@ -159,7 +161,7 @@ def _claimed(claim_id: str, volunteer: str = "vol-mya") -> RequestClaimed:
 
 
 def _summary(site: Folded) -> dict[str, object]:
-    (summary,) = queries.site_summary(site.db, SITE, TODAY)
+    (summary,) = queries.site_summary(site.db, SITE, T0)
     return summary
 
 
@@ -219,3 +221,103 @@ def test_the_hub_and_the_site_fold_alerts_to_the_same_count(site: Folded, hub: F
     for kind, aggregate_id, payload in sorted(history, key=lambda h: h[1] != taken):
         hub.models.summary.apply(hub.db, _envelope(kind, aggregate_id, payload), 0)
     assert _summary(site)["unclaimed_alerts"] == _summary(hub)["unclaimed_alerts"] == 1
+
+
+BREAKFAST_IN_DILI = datetime(2026, 11, 23, 22, 30, tzinfo=UTC)
+"""07:30 on 24 November in Dili, still the 23rd in UTC."""
+
+
+def _zone(timezone: str | None) -> SiteSettingsChanged:
+    return SiteSettingsChanged(
+        default_max_claims=3,
+        claim_expiry_minutes=120,
+        urgent_alert_minutes=30,
+        command_id=uuid7(),
+        timezone=timezone,
+    )
+
+
+def _served(day: date, meals: int) -> MealsServed:
+    return MealsServed(kitchen_id="k1", day=day, meals=meals, command_id=uuid7())
+
+
+def _breakfast_in_dili(folded: Folded, *, summary_only: bool = False) -> None:
+    """A kitchen in Dili that served 40 meals yesterday and 120 at breakfast today."""
+    history = [
+        ("site", SITE, _zone("Asia/Dili")),
+        ("kitchen", "k1", _kitchen_opened()),
+        ("kitchen", "k1", _served(date(2026, 11, 23), 40)),
+        ("kitchen", "k1", _served(date(2026, 11, 24), 120)),
+    ]
+    for kind, aggregate_id, payload in history:
+        if summary_only:
+            folded.models.summary.apply(folded.db, _envelope(kind, aggregate_id, payload), 0)
+        else:
+            folded.apply(kind, aggregate_id, payload)
+
+
+def _kitchen_opened() -> KitchenOpened:
+    return KitchenOpened(
+        kitchen_id="k1",
+        name="Becora kitchen",
+        ward="becora",
+        area_id="becora-mercado",
+        capacity_meals_per_day=400,
+        leads=(),
+        command_id=uuid7(),
+    )
+
+
+def test_the_summarys_today_is_the_sites_date_in_its_zone(site: Folded, hub: Folded) -> None:
+    """At 07:30 in Dili the summary counted UTC's day, the 23rd: breakfast was not "today" at the
+    site nor at the hub until 09:00. The hub keeps each site's zone from its settings, so both
+    count the site's own day, and agree."""
+    _breakfast_in_dili(site)
+    _breakfast_in_dili(hub, summary_only=True)
+    (at_site,) = queries.site_summary(site.db, SITE, BREAKFAST_IN_DILI)
+    (at_hub,) = queries.site_summary(hub.db, SITE, BREAKFAST_IN_DILI)
+    assert at_site["meals_served"] == {"total": 160, "today": 120}
+    assert (at_site["today"], at_site["timezone"]) == ("2026-11-24", "Asia/Dili")
+    assert at_hub == at_site
+
+
+def test_each_site_at_the_hub_counts_its_own_today(hub: Folded) -> None:
+    """Two sites, one summary: Dili is on the 24th while a site on UTC is still on the 23rd."""
+    _breakfast_in_dili(hub, summary_only=True)
+    khartoum = make_envelope(
+        _kitchen_opened(),
+        event_id=uuid7(),
+        aggregate=AggregateRef("requests", "kitchen", "k1", "khartoum"),
+        occurred_at=T0,
+        actor="coord-aye",
+        correlation_id=uuid7(),
+    )
+    hub.models.summary.apply(hub.db, khartoum, 0)
+    for day, meals in ((date(2026, 11, 23), 70), (date(2026, 11, 24), 5)):
+        served = khartoum.model_copy(update={"event_id": uuid7(), "payload": _served(day, meals)})
+        hub.models.summary.apply(hub.db, served, 0)
+    dili, utc_site = sorted(
+        queries.site_summary(hub.db, None, BREAKFAST_IN_DILI), key=lambda r: r["site"]
+    )
+    assert (dili["today"], dili["meals_served"]["today"]) == ("2026-11-24", 120)
+    assert (utc_site["timezone"], utc_site["today"]) == ("UTC", "2026-11-23")
+    assert utc_site["meals_served"]["today"] == 70
+
+
+def test_a_settings_event_from_before_zones_leaves_the_site_on_utc(site: Folded) -> None:
+    site.apply("site", SITE, _zone(None))
+    _kitchen(site)
+    site.apply("kitchen", "k1", _served(date(2026, 11, 23), 12))
+    (summary,) = queries.site_summary(site.db, SITE, BREAKFAST_IN_DILI)
+    assert (summary["timezone"], summary["today"]) == ("UTC", "2026-11-23")
+    assert summary["meals_served"]["today"] == 12
+    assert queries.site_today(site.db, BREAKFAST_IN_DILI) == date(2026, 11, 23)
+
+
+def test_the_kitchen_dashboards_today_is_the_sites(site: Folded) -> None:
+    """One day on the dashboard at 07:30 in Dili is Dili's day, the 24th, with breakfast in it."""
+    _breakfast_in_dili(site)
+    today = queries.site_today(site.db, BREAKFAST_IN_DILI)
+    assert today == date(2026, 11, 24)
+    (board,) = queries.kitchen_dashboard(site.db, inputs.KitchenDashboard(days=1), today)
+    assert board["meals"] == [{"day": "2026-11-24", "planned": None, "served": 120}]
