@@ -6,6 +6,9 @@ register 30 volunteers and open 2 kitchens; then over ten hours 200 help request
 wards, volunteers suggested by the matcher claim them, start and fulfil them, some are signposted to
 a clinic, legal aid or a shelter, a few are cancelled or merged as duplicate intakes; the kitchens
 record stock, plan and serve meals and post needs for donors. Then the read models are printed.
+Each demo site is in its own time zone (Dili UTC+9, Yangon UTC+6:30): the kitchens send no day, so
+the service dates their meals with the site's today, and the dashboard and the summaries count
+the site's day, at the hub too.
 
 Every command id is made from the day and the step (a UUIDv7 with the step's time), so running the
 demo twice in the same hour changes nothing the second time; an hour later it adds another day.
@@ -61,6 +64,8 @@ DIRECTORY = [
 CATEGORY_WEIGHTS = (45, 15, 8, 7, 3, 10, 8, 4)
 URGENCY_WEIGHTS = (15, 55, 22, 8)
 SIGNPOST = {"medicine": "clinic-1", "shelter": "shelter-1", "care": "dv-1", "cash": "legal-1"}
+ZONES = {"dili": "Asia/Dili", "yangon-north": "Asia/Yangon"}
+"""Each demo site's time zone; any other site stays on UTC."""
 
 
 def slug(name: str) -> str:
@@ -146,6 +151,7 @@ async def set_up(day: Day) -> list[tuple[str, str]]:
         default_max_claims=3,
         claim_expiry_minutes=120,
         urgent_alert_minutes=30,
+        timezone=ZONES.get(day.site, "UTC"),
     )
     return places
 
@@ -174,7 +180,9 @@ async def volunteers(day: Day, places: list[tuple[str, str]]) -> list[str]:
 
 
 async def kitchens(day: Day, places: list[tuple[str, str]]) -> None:
-    today = (day.start + timedelta(hours=HOURS)).date().isoformat()
+    """Meals are planned and served without a day, as ``kitchens plan|serve`` sends them: the
+    service dates each with the site's date when it was recorded (a dinner after midnight there
+    is the next day's)."""
     for n, (kitchen, capacity, lead) in enumerate(
         (("k-north", 400, "vol-03"), ("k-market", 250, "vol-12"))
     ):
@@ -204,9 +212,7 @@ async def kitchens(day: Day, places: list[tuple[str, str]]) -> None:
                 quantity=qty,
                 unit=unit,
             )
-        await day.command(
-            "plan_meals", 45, f"{kitchen}-plan", actor=lead, **k, day=today, meals=capacity - 30
-        )
+        await day.command("plan_meals", 45, f"{kitchen}-plan", actor=lead, **k, meals=capacity - 30)
         for meal, minutes, share in (("lunch", 330, 0.5), ("dinner", 560, 0.4)):
             await day.command(
                 "serve_meals",
@@ -214,7 +220,6 @@ async def kitchens(day: Day, places: list[tuple[str, str]]) -> None:
                 f"{kitchen}-{meal}",
                 actor=lead,
                 **k,
-                day=today,
                 meals=int(capacity * share),
             )
             await day.command(
@@ -395,7 +400,11 @@ async def show(day: Day, hub: NATS | None) -> None:
     load = (await day.ask("list_volunteers", {"limit": 10}))["result"]["items"]
     print("\nvolunteer load (who carries the most):")
     print(table(load, ["volunteer_id", "ward", "active", "max_claims", "fulfilled", "resting"]))
-    print("\nkitchen dashboard:")
+    settings = (await day.ask("show_settings", {}))["result"]
+    print(
+        f"\nthe site's time zone: {settings['timezone']} (at the site now: {settings['time_at_site']})"
+    )
+    print("\nkitchen dashboard (days are the site's):")
     for kitchen in (await day.ask("kitchen_dashboard", {"days": 2}))["result"]:
         print(
             f"  {kitchen['name']} ({kitchen['ward']}, {kitchen['capacity_meals_per_day']} meals/day)"

@@ -37,6 +37,8 @@ async def test_the_scripted_day_runs_twice_and_changes_nothing_the_second_time(
     assert "register_volunteer                            30" in first
     assert "Solidarity kitchen north" in first
     assert "the hub's view of the site" in first
+    assert "the site's time zone: Asia/Dili" in first
+    assert first.count('"timezone": "Asia/Dili"') == 2, "the site's summary and the hub's"
     assert "Demo requester" not in first, "the demo prints no personal data"
     assert len(events) > 600
     assert again == events, "a second run in the same hour adds nothing"
