@@ -3,14 +3,14 @@
 A kitchen's day is its local day: meals served at 07:30 in Dili are that day's breakfast, though it
 is still the day before in UTC. Neither the service's clock (UTC) nor a coordinator's laptop (often
 set to the wrong zone in the field) knows the site's day, so the site says which zone it is in, an
-IANA name such as ``Asia/Dili``, and every "today" at the site is its date there. Pure: the moment
-is always given, never read from a clock.
+IANA name such as ``Asia/Dili``, and every "today" at the site is its date there. No clock here:
+the moment is always given; the zone database is reference data, read as needed and remembered.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, tzinfo
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 DEFAULT_TIMEZONE = "UTC"
@@ -28,9 +28,10 @@ def _names() -> frozenset[str]:
     return frozenset(available_timezones()) - _NOT_A_PLACE
 
 
-@cache
+@lru_cache(maxsize=512)
 def zone_named(name: str) -> tzinfo | None:
-    """The zone of that IANA name, or None when it names none."""
+    """The zone of that IANA name, or None when it names none (bounded: the names tried come from
+    the edges, and unknown ones are remembered too)."""
     if name == DEFAULT_TIMEZONE:
         return UTC  # the default never depends on a zone database being there
     if name not in _names():
