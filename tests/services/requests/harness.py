@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -145,3 +148,20 @@ async def until_listed(
 
     await wait_until(enough, timeout=60, step=0.1)
     return rows
+
+
+async def cli(
+    net: Sites, site: str, *args: str, actor: str = "coord-aye"
+) -> subprocess.CompletedProcess[str]:
+    """``aidmesh`` requests subcommands in a process of their own, against ``site``'s server (the
+    service answers from the test's event loop meanwhile)."""
+    env = {**os.environ, "AIDMESH_NATS_URL": net.runtimes[site].server.url, "AIDMESH_ACTOR": actor}
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "services.requests.cli", *args, "--site", site],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

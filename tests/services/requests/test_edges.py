@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +14,7 @@ from shared.ids import uuid7
 from shared.sites import Sites
 from tests.httpkit import answers_in_error_shape, errors_documented_as_replies
 from tests.services.requests.harness import Running, ask, command, ok, service_at, set_up_site
+from tests.services.requests.harness import cli as harness_cli
 from tests.sitekit import running_sites
 
 SITE = "dili"
@@ -153,24 +151,7 @@ async def test_bad_input_over_http_is_refused_clearly_and_changes_nothing(
 
 
 async def cli(net: Sites, *args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI in its own process (the service answers from this test's event loop meanwhile)."""
-    return await asyncio.to_thread(_cli, net, *args)
-
-
-def _cli(net: Sites, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "AIDMESH_NATS_URL": net.runtimes[SITE].server.url,
-        "AIDMESH_ACTOR": "coord-aye",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "services.requests.cli", *args, "--site", SITE],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return await harness_cli(net, SITE, *args)
 
 
 async def test_bad_input_on_the_command_line_is_refused_clearly_and_changes_nothing(

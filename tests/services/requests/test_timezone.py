@@ -5,19 +5,15 @@ the site and at the hub alike. The service clock is UTC; a coordinator's laptop 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from shared.sites import Sites
 from shared.subjects import HUB
 from tests.services.requests.harness import (
     as_volunteer,
+    cli,
     command,
     ok,
     refused,
@@ -113,21 +109,7 @@ async def test_an_unknown_time_zone_is_refused_naming_the_field(tmp_path: Path) 
             assert "timezone" in error.message
             assert bad not in json.dumps(error.model_dump()), "input is never echoed"
         assert (await ok(nc, SITE, "show_settings", {}))["timezone"] == "UTC", "nothing changed"
-        done = await asyncio.to_thread(
-            _cli, net, "requests", "settings", "set", "--timezone", "Asia/Dili", "--as", "coord-aye"
-        )
+        done = await cli(net, SITE, "requests", "settings", "set", "--timezone", "Asia/Dili")
         assert done.returncode == 0, done.stderr
-        shown = await asyncio.to_thread(_cli, net, "requests", "settings", "show", "--json")
+        shown = await cli(net, SITE, "requests", "settings", "show", "--json")
         assert json.loads(shown.stdout)["timezone"] == "Asia/Dili"
-
-
-def _cli(net: Sites, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "AIDMESH_NATS_URL": net.runtimes[SITE].server.url}
-    return subprocess.run(
-        [sys.executable, "-m", "services.requests.cli", *args, "--site", SITE],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
