@@ -20,6 +20,7 @@ from services.remittance.schemas import (
 from shared.commands import meta
 from shared.decider import Refused
 from shared.endpoints import NotFound
+from shared.subjects import AggregateRef
 
 Json = dict[str, Any]
 
@@ -97,6 +98,7 @@ class Treasury:
         if req.need_id is not None:
             self.h.need(req.need_id, self.h.site)
         disbursed_at = at(req.disbursed_at, req.disbursement_id)
+        ref = account_ref(req.group_id, self.h.site)
         command = Disburse(
             group_id=req.group_id,
             disbursement_id=req.disbursement_id,
@@ -107,9 +109,8 @@ class Treasury:
             receipt_ref=req.receipt_ref,
             disbursed_at=disbursed_at,
             transfer_id=req.transfer_id,
-            earmarks=self._earmarks(req.group_id),
+            earmarks={} if req.transfer_id else await self._earmarks(ref, req.currency),
         )
-        ref = account_ref(req.group_id, self.h.site)
         outcome = await self.h.accounts.handle(
             ref, command, meta(req.disbursement_id, req.actor, disbursed_at)
         )
@@ -123,16 +124,24 @@ class Treasury:
             "group_balance_now": money.major(outcome.state.balance(req.currency), req.currency),
         }
 
-    def _earmarks(self, group_id: str) -> dict[str, str]:
-        """The kitchen need each of the group's transfers was pledged to, as far as this site knows
-        (the hub's transfer events reach it when the link is up): the account spends a need's own
-        money on it first, and keeps it for needs otherwise. A transfer not known yet is spent as
-        one pledged to no need."""
+    async def _earmarks(self, ref: AggregateRef, currency: str) -> dict[str, str]:
+        """The kitchen need each transfer still unspent here was pledged to, as far as this site
+        knows (the hub's transfer events reach it when the link is up): the account spends a
+        need's own money on it first, and keeps it for needs otherwise. A transfer not known yet
+        is spent as one pledged to no need. Only the lots this disbursement can draw on are asked
+        about, not every transfer the group ever had (the account's state is cached: the command
+        that follows reads it from there)."""
+        state, _ = await self.h.accounts.state_of(ref)
+        unspent = sorted(
+            {lot.transfer_id for lot in state.lots if lot.currency == currency and lot.remaining}
+        )
+        if not unspent:
+            return {}
         with self.h.read() as db:
             rows = db.execute(
-                "SELECT transfer_id, need_id FROM remit_transfers WHERE group_id = ? "
-                "AND need_id IS NOT NULL",
-                (group_id,),
+                "SELECT transfer_id, need_id FROM remit_transfers WHERE need_id IS NOT NULL "
+                f"AND transfer_id IN ({', '.join('?' * len(unspent))})",
+                unspent,
             ).fetchall()
         return {row["transfer_id"]: row["need_id"] for row in rows}
 
