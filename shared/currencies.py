@@ -94,6 +94,12 @@ def major(amount: int, currency: str) -> str:
     return _major(amount, currency, "")
 
 
+def amount(minor: int, currency: str) -> dict[str, str]:
+    """An amount as every API answers it, ``{"amount": "300000.00", "currency": "MMK"}``: major
+    units as a string, beside its currency (the CLI prints it as ``300000.00 MMK``)."""
+    return {"amount": major(minor, currency), "currency": currency}
+
+
 def _major(amount: int, currency: str, grouping: str) -> str:
     places = CURRENCIES.get(currency, 2)
     sign = "-" if amount < 0 else ""

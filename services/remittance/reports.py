@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.remittance import postings
-from services.remittance.money import major
+from shared.currencies import amount, major
 from shared.decider import Refused
 from shared.endpoints import NotFound
 from shared.projection import page
@@ -29,10 +29,10 @@ def _next(*offsets: int | None) -> int | None:
     return next((o for o in offsets if o is not None), None)
 
 
-def money(amount: int | None, currency: str | None) -> Json | None:
-    if amount is None or currency is None:
+def money(minor: int | None, currency: str | None) -> Json | None:
+    if minor is None or currency is None:
         return None
-    return {"amount": major(amount, currency), "currency": currency}
+    return amount(minor, currency)
 
 
 def amounts(totals: Mapping[str, int]) -> list[Json]:

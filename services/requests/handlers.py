@@ -88,7 +88,7 @@ from services.requests.volunteer import (
 from services.requests.zones import local_date
 from shared import telemetry
 from shared.commands import AggregateStore, CommandHandler, CommandMeta, meta
-from shared.currencies import major
+from shared.currencies import amount
 from shared.decider import Refused
 from shared.endpoints import REUSED_ID, NotFound
 from shared.eventstore import ConcurrencyError, EventConflict
@@ -676,10 +676,7 @@ def need_view(need_id: str, need: OpenNeed) -> dict[str, Any]:
         "item": need.item,
         "quantity": need.quantity,
         "unit": need.unit,
-        "estimated_cost": {
-            "amount": major(need.estimated_cost_minor, need.currency),
-            "currency": need.currency,
-        },
+        "estimated_cost": amount(need.estimated_cost_minor, need.currency),
         "estimated_cost_minor": need.estimated_cost_minor,
         "currency": need.currency,
     }

@@ -15,7 +15,7 @@ from services.requests import inputs
 from services.requests.matching import Candidate, Need, Suggestion, suggest
 from services.requests.site import Settings
 from services.requests.zones import DEFAULT_TIMEZONE, local_date
-from shared.currencies import major
+from shared.currencies import amount
 from shared.projection import page
 
 _REQUEST_COLUMNS = (
@@ -25,10 +25,6 @@ _REQUEST_COLUMNS = (
 URGENCY_ORDER = (
     "CASE urgency WHEN 'critical' THEN 0 WHEN 'urgent' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
 )
-
-
-def _money(minor: int, currency: str) -> dict[str, str]:
-    return {"amount": major(minor, currency), "currency": currency}
 
 
 def _rows(db: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -161,7 +157,7 @@ def kitchen_dashboard(
             # first, right after ``--cost 300000``, was read as 30 million.
             {
                 **{k: need[k] for k in ("need_id", "item", "quantity", "unit")},
-                "estimated_cost": _money(need["estimated_cost_minor"], need["currency"]),
+                "estimated_cost": amount(need["estimated_cost_minor"], need["currency"]),
                 **{k: need[k] for k in ("estimated_cost_minor", "currency", "posted_at")},
             }
             for need in _rows(
