@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,8 +12,7 @@ import pytest
 from shared.ids import uuid7
 from shared.sites import Sites
 from tests.httpkit import answers_in_error_shape, errors_documented_as_replies
-from tests.services.requests.harness import Running, ask, command, ok, service_at, set_up_site
-from tests.services.requests.harness import cli as harness_cli
+from tests.services.requests.harness import Running, ask, cli, command, ok, service_at, set_up_site
 from tests.sitekit import running_sites
 
 SITE = "dili"
@@ -150,14 +148,12 @@ async def test_bad_input_over_http_is_refused_clearly_and_changes_nothing(
         assert await footprint(net, running) == before
 
 
-async def cli(net: Sites, *args: str) -> subprocess.CompletedProcess[str]:
-    return await harness_cli(net, SITE, *args)
-
-
 async def test_bad_input_on_the_command_line_is_refused_clearly_and_changes_nothing(
     net: Sites, running: Running
 ) -> None:
-    fine = await cli(net, "requests", "create", "--category", "food", "--area", "w1-b", "--json")
+    fine = await cli(
+        net, SITE, "requests", "create", "--category", "food", "--area", "w1-b", "--json"
+    )
     assert fine.returncode == 0, fine.stderr
     assert json.loads(fine.stdout)["status"] == "open"
     before = await footprint(net, running)
@@ -182,7 +178,7 @@ async def test_bad_input_on_the_command_line_is_refused_clearly_and_changes_noth
         ([*need, "--cost", "12.5", "--currency", "JPY"], 1, "JPY has 0 decimal places"),
         ([*need, "--cost", "300000", "--currency", "XYZ"], 1, "XYZ is not a currency"),
     ]:
-        done = await cli(net, *args)
+        done = await cli(net, SITE, *args)
         assert done.returncode == code, (args, done.stdout, done.stderr)
         assert words in done.stderr, (args, done.stderr)
         assert NAME not in done.stderr + done.stdout
