@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, Path, Query
 from fastapi.responses import HTMLResponse
 
 from services.remittance import reports
@@ -24,6 +24,7 @@ from services.remittance.schemas import (
     DisputeRequest,
     DonorRequest,
     FundRequest,
+    Id,
     Page,
     PledgeRequest,
     RegisterGroupRequest,
@@ -43,10 +44,10 @@ def ok(result: Any) -> Reply:
 
 def _reads(app: FastAPI, h: Handlers) -> None:
     @app.get("/v1/transfers/{transfer_id}", response_model=Reply, tags=["transparency"])
-    async def transfer_status(transfer_id: str) -> Reply:
+    async def transfer_status(transfer_id: Annotated[Id, Path()]) -> Reply:
         """A transfer's public state, amounts, timeline."""
         with h.read() as db:
-            return ok(reports.transfer(db, transfer_id.lower()))
+            return ok(reports.transfer(db, transfer_id))
 
     @app.get("/v1/groups/{group_id}/report", response_model=Reply, tags=["transparency"])
     async def group_report(group_id: str) -> Reply:

@@ -242,8 +242,11 @@ async def test_a_pledge_funded_and_dispatched_over_http_shows_its_state(world: W
     assert status["state"] == "sent"
     assert status["fee"] == {"amount": "0.50", "currency": "USD"}
     assert [t["state"] for t in status["timeline"]] == ["pledged", "funded", "sent"]
+    assert (await world.hub.get(f"/v1/transfers/{tid.upper()}")).json()["result"] == status
     missing = await world.hub.get(f"/v1/transfers/{uuid7()}")
     assert missing.status_code == 404
+    malformed = await world.hub.get("/v1/transfers/not-an-id")
+    assert malformed.status_code == 422 and malformed.json()["error"]["code"] == "invalid"
 
 
 @pytest.mark.parametrize(
